@@ -87,7 +87,7 @@ def validate_intrinsics(K, width: int, height: int) -> np.ndarray:
             f"focal lengths must be positive, got fx={fx}, fy={fy} "
             "(an all-zero CameraInfo.k means the camera is uncalibrated: use default_intrinsics)"
         )
-    if K[1, 0] != 0.0 or not np.allclose(K[2], [0.0, 0.0, 1.0], rtol=0.0, atol=1e-9):
+    if abs(K[1, 0]) > 1e-9 or not np.allclose(K[2], [0.0, 0.0, 1.0], rtol=0.0, atol=1e-9):
         raise ValueError(f"intrinsics must be upper triangular with bottom row [0, 0, 1], got {K.tolist()}")
     m = PRINCIPAL_POINT_MARGIN
     if not (-m * width <= cx <= (1 + m) * width and -m * height <= cy <= (1 + m) * height):

@@ -18,7 +18,8 @@ def project_points(points, K, min_depth: float = DEFAULT_MIN_DEPTH):
     Depth is clamped to ``min_depth`` before dividing, so points on or behind the camera plane
     give large but finite pixels instead of inf/NaN (and no data-dependent branch); callers that
     need visibility should test ``points[..., 2] > min_depth`` themselves. Accepts torch tensors
-    (result on the same device) or numpy arrays (numpy result).
+    (result on the same device) or numpy arrays (numpy result); in the hot path pass K as a tensor
+    already on the points' device so nothing is copied from the host.
     """
     as_numpy = not isinstance(points, torch.Tensor)
     pts = torch.as_tensor(np.asarray(points, dtype=np.float64)) if as_numpy else points

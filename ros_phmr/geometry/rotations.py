@@ -106,7 +106,7 @@ def _matrix_to_quaternion(R: torch.Tensor) -> torch.Tensor:
 
     Each of the four candidate rows below equals 4*q_i*q; the row with the largest 4*q_i^2 is
     the best conditioned (|q_i| >= 1/2, so its norm 4|q_i| >= 2) and is normalised. Selection is
-    by a one-hot mask, not indexing by a host value.
+    a device-side gather, not indexing by a host value.
     """
     r00, r01, r02 = R[..., 0, 0], R[..., 0, 1], R[..., 0, 2]
     r10, r11, r12 = R[..., 1, 0], R[..., 1, 1], R[..., 1, 2]
@@ -121,8 +121,8 @@ def _matrix_to_quaternion(R: torch.Tensor) -> torch.Tensor:
         dim=-2,
     )  # (..., 4, 4)
     diag = torch.diagonal(candidates, dim1=-2, dim2=-1)  # (..., 4) = 4 q_i^2
-    pick = F.one_hot(diag.argmax(dim=-1), num_classes=4).to(R.dtype)  # (..., 4)
-    chosen = (pick[..., :, None] * candidates).sum(dim=-2)  # (..., 4)
+    best = diag.argmax(dim=-1, keepdim=True)[..., None].expand(*diag.shape[:-1], 1, 4)  # (..., 1, 4)
+    chosen = candidates.gather(-2, best).squeeze(-2)  # (..., 4)
     q = chosen / torch.linalg.vector_norm(chosen, dim=-1, keepdim=True)
     return torch.where(q[..., :1] < 0, -q, q)
 
