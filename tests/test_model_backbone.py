@@ -1,0 +1,112 @@
+"""DINOv2 backbone: key layout, parity with upstream DINOv2 outputs, position-embedding cache."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ros_phmr.model.backbone import ARCHITECTURES, DinoV2, dims_from_state_dict
+
+GOLDEN = Path(__file__).parent / "data" / "golden" / "multihmr"
+
+
+def _expected_dinov2_shapes(dim, depth):
+    """DINOv2 hub state dict (no registers, LayerScale, MLP FFN) written out from its definition."""
+    shapes = {
+        "cls_token": (1, 1, dim),
+        "pos_embed": (1, 1370, dim),
+        "mask_token": (1, dim),
+        "patch_embed.proj.weight": (dim, 3, 14, 14),
+        "patch_embed.proj.bias": (dim,),
+        "norm.weight": (dim,),
+        "norm.bias": (dim,),
+    }
+    for i in range(depth):
+        b = f"blocks.{i}."
+        shapes.update({
+            b + "norm1.weight": (dim,), b + "norm1.bias": (dim,),
+            b + "attn.qkv.weight": (3 * dim, dim), b + "attn.qkv.bias": (3 * dim,),
+            b + "attn.proj.weight": (dim, dim), b + "attn.proj.bias": (dim,),
+            b + "ls1.gamma": (dim,),
+            b + "norm2.weight": (dim,), b + "norm2.bias": (dim,),
+            b + "mlp.fc1.weight": (4 * dim, dim), b + "mlp.fc1.bias": (4 * dim,),
+            b + "mlp.fc2.weight": (dim, 4 * dim), b + "mlp.fc2.bias": (dim,),
+            b + "ls2.gamma": (dim,),
+        })
+    return shapes
+
+
+@pytest.mark.parametrize("arch", ["vit_small", "vit_large"])
+def test_state_dict_layout_equals_dinov2(arch):
+    dims = ARCHITECTURES[arch]
+    with torch.device("meta"):
+        model = DinoV2(arch)
+    got = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert got == _expected_dinov2_shapes(dims.embed_dim, dims.depth)
+    assert dims_from_state_dict(model.state_dict()) == dims
+
+
+def test_vit_large_parameter_count():
+    with torch.device("meta"):
+        model = DinoV2("vit_large")
+    assert sum(p.numel() for p in model.parameters()) == 304_368_640  # ViT-L/14 count from the references
+
+
+@pytest.fixture(scope="module")
+def tiny_upstream_case():
+    recipe = json.loads((GOLDEN / "dinov2_tiny.json").read_text())
+    model = DinoV2.from_dims(128, 2, 2).eval()
+    model.fill_random_(torch.Generator().manual_seed(3))
+    return recipe, model, np.load(GOLDEN / "dinov2_tiny.npz")
+
+
+@pytest.mark.parametrize("name", ["s518", "s224x308", "s448"])
+def test_tokens_match_upstream_dinov2(tiny_upstream_case, name):
+    """Golden tokens come from facebookresearch/dinov2 run on the same seeded weights; s518 uses
+    the stored 37x37 embedding, s448 the square resize, s224x308 a non-square one."""
+    recipe, model, golden = tiny_upstream_case
+    h, w = recipe["sizes"][name]
+    x = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(3 + h + w))
+    with torch.no_grad():
+        tokens = model(x)
+    assert tokens.shape == (1, (h // 14) * (w // 14), 128)
+    np.testing.assert_allclose(tokens[:, ::7].numpy(), golden[f"tokens_{name}"], atol=2e-5, rtol=0)
+
+
+def test_position_embedding_resized_once_and_refreshed_after_load():
+    model = DinoV2.from_dims(64, 1, 1).eval()
+    model.fill_random_(torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        first = model.position_embedding(16, 16)
+        assert model.position_embedding(16, 16) is first  # cached, not recomputed
+        assert first.shape == (1, 257, 64)
+        assert model.position_embedding(37, 37) is model.pos_embed  # stored grid used as is
+        new_weights = {k: v.clone() for k, v in model.state_dict().items()}
+        new_weights["pos_embed"] = new_weights["pos_embed"] * 2.0
+        model.load_state_dict(new_weights)
+        second = model.position_embedding(16, 16)
+    assert second is not first
+    torch.testing.assert_close(second[:, 1:], 2.0 * first[:, 1:])
+    torch.testing.assert_close(second[:, 0], 2.0 * first[:, 0])
+
+
+def test_position_embedding_is_differentiable_when_training():
+    model = DinoV2.from_dims(64, 1, 1)
+    model.position_embedding(4, 4).sum().backward()
+    assert model.pos_embed.grad is not None and model.pos_embed.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 100, 112), (1, 1, 112, 112), (3, 112, 112)])
+def test_bad_input_shape_is_a_value_error(shape):
+    model = DinoV2.from_dims(64, 1, 1)
+    with pytest.raises(ValueError, match="must be a positive multiple of the patch size|expected images"):
+        model(torch.zeros(shape))
+
+
+def test_unknown_arch_and_bad_dims():
+    with pytest.raises(ValueError, match="unknown DINOv2 architecture"):
+        DinoV2("vit_huge")
+    with pytest.raises(ValueError, match="divisible"):
+        DinoV2.from_dims(100, 1, 3)
+    assert DinoV2("dinov2_vits14").embed_dim == 384  # hub names are accepted too
