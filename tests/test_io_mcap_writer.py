@@ -9,7 +9,7 @@ from mcap_ros2.decoder import DecoderFactory
 from rosbags.highlevel import AnyReader
 
 from ros_phmr.io.foxglove_scene import body_color, scene_update_message
-from ros_phmr.io.mcap_writer import McapWriter
+from ros_phmr.io.mcap_writer import McapWriter, qos_profile_metadata
 from ros_phmr.io.ros2_messages import camera_info_message, image_message, transform_message
 
 STAMP0 = 1_700_000_000_123_456_789
@@ -30,7 +30,8 @@ def _write_frames(writer, count, fail_at=None):
     ts = writer.typestore
     writer.add_ros2_channel("/cam/image", "sensor_msgs/msg/Image")
     writer.add_ros2_channel("/cam/info", "sensor_msgs/msg/CameraInfo")
-    writer.add_ros2_channel("/tf_static", "tf2_msgs/msg/TFMessage")
+    writer.add_ros2_channel("/tf_static", "tf2_msgs/msg/TFMessage",
+                            metadata=qos_profile_metadata("transient_local", depth=1))
     writer.add_ros2_channel("/scene", "foxglove_msgs/msg/SceneUpdate")
     for i in range(count):
         if i == fail_at:
@@ -103,6 +104,13 @@ def test_roundtrip_with_rosbags_anyreader(tmp_path):
         assert counts == {"/cam/image": 2, "/cam/info": 2, "/tf_static": 2, "/scene": 2}
         types = {c.topic: c.msgtype for c in reader.connections}
         assert types["/scene"] == "foxglove_msgs/msg/SceneUpdate"
+        # rosbag2-style QoS metadata: /tf_static is offered latched (transient local), depth 1.
+        qos = {c.topic: c.ext.offered_qos_profiles for c in reader.connections}
+        assert qos["/cam/image"] == []
+        (tf_qos,) = qos["/tf_static"]
+        assert (tf_qos.durability.name, tf_qos.reliability.name, tf_qos.history.name, tf_qos.depth) == (
+            "TRANSIENT_LOCAL", "RELIABLE", "KEEP_LAST", 1)
+        assert {c.ext.serialization_format for c in reader.connections} == {"cdr"}
         for connection, _t, raw in reader.messages():
             msg = reader.deserialize(raw, connection.msgtype)
             if connection.topic == "/cam/image":
@@ -166,5 +174,7 @@ def test_misuse_gets_clear_errors(tmp_path):
         McapWriter(tmp_path / "x.mcap", overwrite=False)
     with pytest.raises(FileNotFoundError):
         McapWriter(tmp_path / "missing" / "x.mcap")
+    with pytest.raises(ValueError, match="durability"):
+        qos_profile_metadata("forever")
     with pytest.raises(ValueError, match="compression"):
         McapWriter(tmp_path / "y.mcap", compression="gzip")

@@ -26,6 +26,33 @@ from .foxglove_msgs import register_foxglove_scene_msgs
 _COMPRESSION = {"zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4, "none": CompressionType.NONE}
 
 
+# rmw enum values as rosbag2 stores them in version-8 metadata (Humble reads only these integers;
+# later releases read them too).
+_QOS_RELIABILITY = {"reliable": 1, "best_effort": 2}
+_QOS_DURABILITY = {"transient_local": 1, "volatile": 2}
+_QOS_HISTORY_KEEP_LAST = 1
+_QOS_LIVELINESS_AUTOMATIC = 1
+
+
+def qos_profile_metadata(durability: str = "volatile", reliability: str = "reliable",
+                         depth: int = 10) -> Dict[str, str]:
+    """Channel metadata with the QoS ``ros2 bag play`` should offer for a topic.
+
+    Without it the player offers its default (volatile), which latched subscribers such as tf2's
+    /tf_static listener (transient_local) do not match.
+    """
+    if durability not in _QOS_DURABILITY or reliability not in _QOS_RELIABILITY:
+        raise ValueError(f"durability must be one of {sorted(_QOS_DURABILITY)} and reliability one of "
+                         f"{sorted(_QOS_RELIABILITY)}, got {durability!r}, {reliability!r}")
+    unspecified = "{sec: 0, nsec: 0}"
+    profile = (f"- history: {_QOS_HISTORY_KEEP_LAST}\n  depth: {int(depth)}\n"
+               f"  reliability: {_QOS_RELIABILITY[reliability]}\n  durability: {_QOS_DURABILITY[durability]}\n"
+               f"  deadline: {unspecified}\n  lifespan: {unspecified}\n"
+               f"  liveliness: {_QOS_LIVELINESS_AUTOMATIC}\n  liveliness_lease_duration: {unspecified}\n"
+               f"  avoid_ros_namespace_conventions: false")
+    return {"offered_qos_profiles": profile}
+
+
 def ros2_typestore():
     """A fresh rosbags typestore (ROS 2 Humble message set) with the foxglove_msgs scene types.
 
