@@ -74,7 +74,8 @@ class PersonEstimate:
             if name in ("body_pose", "left_hand_pose", "right_hand_pose") and arr.ndim == 1:
                 arr = arr.reshape(-1, 3) if arr.size % 3 == 0 else arr  # flat axis-angle accepted
             if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
-                want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
+                dims = ["N" if s is None else str(s) for s in shape]
+                want = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
                 raise ValueError(f"PersonEstimate.{name} must have shape {want}, got {arr.shape}")
             setattr(self, name, arr)
         if self.joints_3d.shape[0] != self.joints_2d.shape[0]:

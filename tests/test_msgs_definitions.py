@@ -165,3 +165,20 @@ def test_msg_dir_prefers_an_installed_package(monkeypatch, tmp_path):
 def test_unknown_distro_is_refused():
     with pytest.raises(ValueError, match="unknown ROS 2 distribution 'rolling2'.*humble"):
         make_typestore({}, "rolling2")
+
+
+def test_rosidl_adapter_and_parser_accept_every_definition(tmp_path):
+    """What colcon's rosidl step does first (.msg -> .idl -> parse); runs where ROS's rosidl
+    Python packages are installed (Debian/Ubuntu python3-rosidl, any ROS 2 distribution)."""
+    pytest.importorskip("em")
+    pytest.importorskip("rosidl_adapter")
+    from rosidl_adapter.msg import convert_msg_to_idl
+    from rosidl_adapter.parser import parse_message_file
+    from rosidl_parser.definition import IdlLocator
+    from rosidl_parser.parser import parse_idl_file
+
+    for path in sorted(MSG_DIR.glob("*.msg")):
+        parse_message_file("ros_phmr_msgs", str(path))
+        idl = convert_msg_to_idl(MSG_PKG, "ros_phmr_msgs", path.relative_to(MSG_PKG), tmp_path)
+        parsed = parse_idl_file(IdlLocator(tmp_path, idl.relative_to(tmp_path)))
+        assert parsed.content.elements, path.name
