@@ -9,7 +9,12 @@ import pytest
 from rosbags.interfaces import Nodetype
 
 from ros_phmr import people
-from ros_phmr.ros.typestore import make_typestore, msg_definitions, ros_phmr_msg_dir
+from ros_phmr.ros.typestore import (
+    make_typestore,
+    msg_definitions,
+    register_definitions,
+    ros_phmr_msg_dir,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MSG_PKG = ROOT / "msg"
@@ -182,3 +187,11 @@ def test_rosidl_adapter_and_parser_accept_every_definition(tmp_path):
         idl = convert_msg_to_idl(MSG_PKG, "ros_phmr_msgs", path.relative_to(MSG_PKG), tmp_path)
         parsed = parse_idl_file(IdlLocator(tmp_path, idl.relative_to(tmp_path)))
         assert parsed.content.elements, path.name
+
+
+def test_definitions_register_on_the_mcap_writers_typestore():
+    from ros_phmr.io.mcap_writer import ros2_typestore
+
+    store = register_definitions(ros2_typestore(), msg_definitions(MSG_DIR, "ros_phmr_msgs"))
+    assert "ros_phmr_msgs/msg/HumanMeshArray" in store.types
+    assert "foxglove_msgs/msg/SceneUpdate" in store.types

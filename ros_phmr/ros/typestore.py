@@ -50,7 +50,12 @@ def make_typestore(definitions: Mapping, distro: str = "humble"):
     except KeyError:
         known = [s.name[5:].lower() for s in Stores if s.name.startswith("ROS2_")]
         raise ValueError(f"unknown ROS 2 distribution {distro!r}; known: {known}") from None
-    typestore = get_typestore(store)
+    return register_definitions(get_typestore(store), definitions)
+
+
+def register_definitions(typestore, definitions: Mapping):
+    """Add ``{'pkg/msg/Name': text}`` definitions to an existing typestore (e.g. the MCAP
+    writer's); returns it. Types may refer to each other and to types already present."""
     types: dict = {}
     for name, text in definitions.items():
         types.update(get_types_from_msg(text, name))
