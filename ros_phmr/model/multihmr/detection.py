@@ -1,0 +1,62 @@
+"""CenterNet-style detection on patch tokens: each person is the token holding its head joint.
+
+The released code thresholds a 3x3 max-pooled score map with ``torch.where``, which gives a
+data-dependent number of people. Here the peaks are ranked with a top-k into a fixed number of
+slots (``max_people``) with a validity mask, then put back in token order, so the kept people
+and their order equal the released code's whenever no more than ``max_people`` pass.
+"""
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+SCORE_CLAMP = 1e-4
+
+
+def score_mlp(dim: int, out_features: int) -> nn.Sequential:
+    """Linear -> ReLU -> Linear (released keys '.0.' and '.2.')."""
+    return nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, out_features))
+
+
+def detection_scores(logits: torch.Tensor) -> torch.Tensor:
+    """(B, N, 1) logits -> (B, N) probabilities clamped to [1e-4, 1 - 1e-4] as released."""
+    return logits[..., 0].sigmoid().clamp(SCORE_CLAMP, 1.0 - SCORE_CLAMP)
+
+
+def peak_scores(scores: torch.Tensor, rows: int, cols: int, kernel: int = 3) -> torch.Tensor:
+    """(B, N) scores -> (B, N) with every non-maximum of its kernel x kernel window set to 0.
+
+    Plateaus keep all their tokens, like the released max-pool 'NMS'. kernel 1 disables it.
+    """
+    if kernel < 1:
+        raise ValueError(f"NMS kernel must be >= 1, got {kernel}")
+    score_map = scores.view(-1, 1, rows, cols)
+    pooled = F.max_pool2d(score_map, kernel, stride=1, padding=kernel // 2)[..., :rows, :cols]
+    return (score_map * (pooled == score_map).to(score_map.dtype)).view(scores.shape)
+
+
+@dataclass
+class Detections:
+    """Fixed-size person slots per image, valid slots first in row-major token order."""
+
+    token_index: torch.Tensor  # (B, P) long, n = row * cols + col
+    scores: torch.Tensor  # (B, P) detection probability (0 where not a peak)
+    valid: torch.Tensor  # (B, P) bool: score >= threshold
+    num_candidates: torch.Tensor  # (B,) long: peaks >= threshold before the max_people cap
+
+
+def select_detections(peaks: torch.Tensor, threshold: float, max_people: int) -> Detections:
+    """Keep up to ``max_people`` peaks >= threshold per image. peaks (B, N) from peak_scores."""
+    if not 1 <= max_people <= peaks.shape[1]:
+        raise ValueError(f"max_people must be in [1, {peaks.shape[1]}], got {max_people}")
+    top_scores, top_index = peaks.topk(max_people, dim=1)  # (B, P), best first
+    valid = top_scores >= threshold
+    # Back to token order (valid first), matching the released torch.where enumeration.
+    order = torch.where(valid, top_index, top_index + peaks.shape[1]).argsort(dim=1)
+    return Detections(
+        token_index=top_index.gather(1, order),
+        scores=top_scores.gather(1, order),
+        valid=valid.gather(1, order),
+        num_candidates=(peaks >= threshold).sum(dim=1),
+    )
