@@ -23,6 +23,8 @@ data_files = [
     (f"share/{PACKAGE}", ["package.xml"]),
     (f"share/{PACKAGE}/launch", sorted(glob.glob("launch/*.launch.py"))),
     (f"share/{PACKAGE}/config", sorted(glob.glob("config/*.yaml"))),
+    # ros_phmr_msgs definitions, for rosbags/MCAP writing where the ROS package is absent.
+    (f"share/{PACKAGE}/msg", sorted(glob.glob("msg/msg/*.msg"))),
 ]
 
 options = {}

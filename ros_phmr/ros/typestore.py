@@ -7,6 +7,7 @@ definitions as rosbags types, and need to build those messages from the field di
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,11 +22,13 @@ def ros_phmr_msg_dir() -> Path:
     """Directory holding ros_phmr_msgs' ``.msg`` files.
 
     Looks in an installed ROS package (``share/ros_phmr_msgs/msg`` on AMENT_PREFIX_PATH), then
-    in the source tree next to this package (``<repo>/msg/msg``). Raises FileNotFoundError.
+    in the source tree next to this package (``<repo>/msg/msg``), then in the copy that a pip
+    install puts under ``<prefix>/share/ros_phmr/msg``. Raises FileNotFoundError.
     """
     candidates = [Path(prefix) / "share" / MSG_PACKAGE / "msg"
                   for prefix in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if prefix]
     candidates.append(Path(__file__).resolve().parents[2] / "msg" / "msg")
+    candidates.append(Path(sys.prefix) / "share" / "ros_phmr" / "msg")
     for path in candidates:
         if any(path.glob("*.msg")):
             return path
