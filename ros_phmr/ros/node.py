@@ -1,0 +1,403 @@
+"""phmr_node: camera images and prompts in, SMPL-X meshes, REP-155 bodies and diagnostics out.
+
+A lifecycle node (``ros2 lifecycle set /phmr_node configure|activate|deactivate|cleanup``):
+
+- configure: validate parameters, load the models (seconds: checkpoints, CUDA context),
+  create publishers and publish the latched mesh topology;
+- activate: subscribe to the camera and prompt topics and start the worker;
+- deactivate: unsubscribe and stop the worker; cleanup: release the models and GPU memory.
+
+Threading: the image callback only drops the message into a one-frame slot (latest frame
+wins; a replaced frame is counted as dropped) and returns. One worker thread decodes,
+estimates and publishes. Prompt callbacks run in their own callback group so that they are
+never stuck behind images. Everything that is not ROS plumbing lives in the library
+(``ros_phmr.pipeline``, ``ros_phmr.prompts``, ``ros_phmr.ros.convert``); this module only moves
+data between it and rclpy.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import TransformStamped
+from hri_msgs.msg import IdsList, NormalizedRegionOfInterest2D
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
+from ros_phmr_msgs.msg import (HumanMeshArray, InteractionPrompt, MaskPrompt,
+                               MeshTopology, TextPrompt)
+from ros_phmr_msgs.srv import SetTextPrompt
+from scipy.spatial.transform import Rotation
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from tf2_ros import TransformBroadcaster
+from vision_msgs.msg import Detection2DArray
+
+from ros_phmr.drops import Drop, DropCounter
+from ros_phmr.frame_slot import FrameWorker, LatestFrameSlot
+from ros_phmr.geometry.camera import default_intrinsics
+from ros_phmr.imaging.encodings import decode_compressed_image, decode_raw_image
+from ros_phmr.prompts import PromptStore
+from ros_phmr.ros import convert, rep155
+from ros_phmr.ros.msg_fields import stamp_to_ns, to_array_array
+from ros_phmr.ros.parameters import PARAMETERS
+from ros_phmr.stats import RateMeter, StageLatencies
+
+# Camera drivers publish best effort; 'reliable' is for bag playback. Depth 1: latest wins.
+_RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT,
+                "reliable": ReliabilityPolicy.RELIABLE}
+# Outputs are reliable (libhri and most consumers subscribe with reliable defaults).
+_OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+# Prompts are rare and must not be lost.
+_PROMPT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# Topology is published once and latched for late subscribers.
+_LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                          durability=DurabilityPolicy.TRANSIENT_LOCAL)
+_ROI_IDLE_S = 5.0  # forget a body's roi publisher after this long unseen
+
+
+def _descriptor(spec) -> ParameterDescriptor:
+    desc = ParameterDescriptor(description=spec.description, read_only=True)
+    if spec.choices:
+        desc.additional_constraints = "one of: " + ", ".join(spec.choices)
+    if spec.min_value is not None or spec.max_value is not None:
+        lo = spec.min_value if spec.min_value is not None else -1e308
+        hi = spec.max_value if spec.max_value is not None else 1e308
+        if isinstance(spec.default, int) and not isinstance(spec.default, bool):
+            desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
+        else:
+            desc.floating_point_range = [FloatingPointRange(from_value=float(lo),
+                                                            to_value=float(hi), step=0.0)]
+    return desc
+
+
+def _element_class(type_name: str):
+    """The message class of a sequence element type string ('sequence<pkg/Name>')."""
+    inner = type_name[type_name.index("<") + 1:type_name.rindex(">")]
+    package, name = inner.split("/")
+    module = __import__(f"{package}.msg", fromlist=[name])
+    return getattr(module, name)
+
+
+def fill_message(msg, fields: Mapping):
+    """Set ``msg``'s fields from a ``ros_phmr.ros.convert`` dict (nested dicts and lists)."""
+    types = msg.get_fields_and_field_types()
+    for name, value in fields.items():
+        if isinstance(value, Mapping):
+            fill_message(getattr(msg, name), value)
+        elif isinstance(value, list) and value and isinstance(value[0], Mapping):
+            cls = _element_class(types[name])
+            setattr(msg, name, [fill_message(cls(), v) for v in value])
+        elif isinstance(value, np.ndarray) and types[name].startswith("sequence<"):
+            setattr(msg, name, to_array_array(value))  # unbounded: array.array fast path
+        else:
+            setattr(msg, name, value)
+    return msg
+
+
+class PhmrNode(LifecycleNode):
+    def __init__(self) -> None:
+        super().__init__("phmr_node")
+        for spec in PARAMETERS:
+            self.declare_parameter(spec.name, spec.default, _descriptor(spec))
+        self._pipeline = None
+        self._worker = None
+        self._subs = []
+        self._services = []
+        self._drops = DropCounter()
+        self._input_rate = RateMeter()
+        self._output_rate = RateMeter()
+        self._latencies = StageLatencies()
+        self._camera_info = None
+        self._warned_no_camera_info = False
+        self._roi_pubs: dict[str, tuple] = {}  # body id -> (publisher, last seen)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        try:
+            self._params = {s.name: self.get_parameter(s.name).value for s in PARAMETERS}
+            for spec in PARAMETERS:
+                spec.check(self._params[spec.name])
+            from ros_phmr.pipeline import Pipeline, PipelineConfig
+
+            self._pipeline = Pipeline(PipelineConfig.from_parameters(self._params))
+        except (ValueError, FileNotFoundError, RuntimeError) as err:
+            self.get_logger().error(f"configure failed: {err}")
+            return TransitionCallbackReturn.FAILURE
+        self.get_logger().info(f"models loaded: {self._pipeline.describe()}")
+        self._prompts = PromptStore(expire_after_s=self._params["prompt_expiry_s"])
+        self._pub_meshes = self.create_lifecycle_publisher(HumanMeshArray, "~/meshes",
+                                                           _OUTPUT_QOS)
+        self._pub_topology = self.create_lifecycle_publisher(MeshTopology, "~/mesh_topology",
+                                                             _LATCHED_QOS)
+        self._pub_tracked = self.create_lifecycle_publisher(IdsList, "/humans/bodies/tracked",
+                                                            _OUTPUT_QOS)
+        self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._tf = TransformBroadcaster(self)
+        self._diag_timer = self.create_timer(self._params["diagnostics_period_s"],
+                                             self._publish_diagnostics)
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        result = super().on_activate(state)  # activates the lifecycle publishers
+        self._publish_topology()
+        image_qos = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                               reliability=_RELIABILITY[self._params["image_reliability"]])
+        images = MutuallyExclusiveCallbackGroup()
+        prompts = MutuallyExclusiveCallbackGroup()
+        if self._params["image_compressed"]:
+            self._subs.append(self.create_subscription(
+                CompressedImage, "image/compressed", self._on_image, image_qos,
+                callback_group=images))
+        else:
+            self._subs.append(self.create_subscription(Image, "image", self._on_image,
+                                                       image_qos, callback_group=images))
+        self._subs += [
+            self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, image_qos,
+                                     callback_group=images),
+            self.create_subscription(Detection2DArray, "~/prompts/boxes", self._on_boxes,
+                                     _PROMPT_QOS, callback_group=prompts),
+            self.create_subscription(MaskPrompt, "~/prompts/masks", self._on_masks,
+                                     _PROMPT_QOS, callback_group=prompts),
+            self.create_subscription(TextPrompt, "~/prompts/text", self._on_text,
+                                     _PROMPT_QOS, callback_group=prompts),
+            self.create_subscription(InteractionPrompt, "~/prompts/interaction",
+                                     self._on_interaction, _PROMPT_QOS, callback_group=prompts),
+        ]
+        self._services.append(self.create_service(SetTextPrompt, "~/set_text_prompt",
+                                                  self._on_set_text, callback_group=prompts))
+        self._slot = LatestFrameSlot()
+        self._worker = FrameWorker(self._slot, self._process, self._on_worker_error)
+        self._worker.start()
+        return result
+
+    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        for srv in self._services:
+            self.destroy_service(srv)
+        self._subs, self._services = [], []
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        if self._pipeline is not None:
+            self._pipeline.close()  # frees GPU memory
+            self._pipeline = None
+        self.destroy_timer(self._diag_timer)
+        for pub in (self._pub_meshes, self._pub_topology, self._pub_tracked):
+            self.destroy_lifecycle_publisher(pub)
+        for pub, _ in self._roi_pubs.values():
+            self.destroy_publisher(pub)
+        self._roi_pubs.clear()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        if self._worker is not None:
+            self._worker.stop()
+        return TransitionCallbackReturn.SUCCESS
+
+    # -- callbacks ------------------------------------------------------------------------
+
+    def _on_image(self, msg) -> None:
+        self._input_rate.tick()
+        self._slot.put((msg, time.perf_counter()))  # never blocks; a waiting frame is dropped
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    def _on_boxes(self, msg: Detection2DArray) -> None:
+        result = convert.boxes_from_detection_array(msg)
+        self._report(result.drops)
+        stamp = stamp_to_ns(msg.header.stamp)
+        for pid, box in result.boxes.items():
+            self._report(self._prompts.set_box(pid, stamp, box, result.scores.get(pid, 1.0)))
+
+    def _on_masks(self, msg: MaskPrompt) -> None:
+        try:
+            masks, drops = convert.person_masks_from_mask_prompt(msg)
+        except ValueError as err:
+            self._report([Drop("mask_prompt_invalid", str(err))])
+            return
+        self._report(drops)
+        stamp = stamp_to_ns(msg.header.stamp)
+        for pid, mask in masks.items():
+            self._report(self._prompts.set_mask(pid, stamp, mask))
+
+    def _on_text(self, msg: TextPrompt) -> None:
+        pid, stamp, text = convert.text_prompt_from_msg(msg)
+        if pid < 0:
+            self._report([Drop("text_id_invalid", f"person id {pid} < 0")])
+            return
+        self._report(self._prompts.set_text(pid, stamp, text))
+
+    def _on_set_text(self, request, response):
+        stamp = self.get_clock().now().nanoseconds
+        drops = ([Drop("text_id_invalid", f"person id {request.person_id} < 0")]
+                 if request.person_id < 0 else
+                 self._prompts.set_text(request.person_id, stamp, request.text))
+        self._report(drops)
+        response.success = not drops
+        response.message = "; ".join(map(str, drops)) or "ok"
+        return response
+
+    def _on_interaction(self, msg: InteractionPrompt) -> None:
+        pairs, drops = convert.interaction_pairs_from_msg(msg)
+        self._report(drops)
+        self._report(self._prompts.set_interaction(stamp_to_ns(msg.header.stamp), pairs))
+
+    # -- worker ---------------------------------------------------------------------------
+
+    def _process(self, item) -> None:
+        msg, received = item
+        t0 = time.perf_counter()
+        try:
+            if isinstance(msg, CompressedImage):
+                image = decode_compressed_image(bytes(msg.data), msg.format)
+            else:
+                image = decode_raw_image(msg.data, msg.width, msg.height, msg.encoding,
+                                         msg.step, bool(msg.is_bigendian))
+        except ValueError as err:
+            self._report([Drop("image_invalid", str(err))])
+            return
+        height, width = image.shape[:2]
+        stamp = stamp_to_ns(msg.header.stamp)
+        K, guessed = self._intrinsics(width, height)
+        prompts, drops = self._prompts.for_frame(stamp, width, height)
+        self._report(drops)
+        decode_s = time.perf_counter() - t0
+        result = self._pipeline.process(image, K, prompts)
+        self._report(result.drops)
+        t1 = time.perf_counter()
+        self._publish(stamp, msg.header.frame_id, width, height, K, guessed, result.people)
+        self._latencies.add({"queue": t0 - received, "decode": decode_s, **result.timings,
+                             "publish": time.perf_counter() - t1,
+                             "total": time.perf_counter() - received})
+        self._output_rate.tick()
+
+    def _intrinsics(self, width: int, height: int) -> tuple[np.ndarray, bool]:
+        info = self._camera_info
+        if info is not None:
+            try:
+                return convert.camera_info_to_intrinsics(info, width, height), False
+            except ValueError as err:
+                self._report([Drop("camera_info_invalid", f"{err}; using the default focal")])
+        elif not self._warned_no_camera_info:
+            self._warned_no_camera_info = True
+            self.get_logger().warning(
+                "no CameraInfo received on 'camera_info'; using the default focal "
+                f"({self._params['default_focal']}) until one arrives")
+        return default_intrinsics(width, height, self._params["default_focal"],
+                                  self._params["default_fov_deg"]), True
+
+    def _publish(self, stamp, frame_id, width, height, K, guessed, people) -> None:
+        fields = convert.mesh_array_fields(stamp, frame_id, people,
+                                           self._params["publish_vertices"],
+                                           image_width=width, image_height=height, k=K,
+                                           default_intrinsics=guessed)
+        self._pub_meshes.publish(fill_message(HumanMeshArray(), fields))
+        self._pub_tracked.publish(fill_message(
+            IdsList(), rep155.ids_list_fields(stamp, frame_id, [p.track_id for p in people])))
+        now = time.monotonic()
+        transforms = []
+        for p in people:
+            body_id = rep155.body_id_for_track(p.track_id)
+            if not body_id:
+                continue
+            self._roi_publisher(body_id, now).publish(fill_message(
+                NormalizedRegionOfInterest2D(),
+                rep155.roi_fields(stamp, frame_id, p.box_xyxy, width, height, p.score)))
+            transforms.append(self._body_transform(msg_stamp=fields["header"]["stamp"],
+                                                   frame_id=frame_id, body_id=body_id, person=p))
+        if transforms:
+            self._tf.sendTransform(transforms)
+        self._forget_idle_rois(now)
+
+    def _body_transform(self, msg_stamp, frame_id, body_id, person) -> TransformStamped:
+        """TF body_<id>: at the pelvis joint, oriented like the SMPL-X root."""
+        t = TransformStamped()
+        fill_message(t.header, {"stamp": msg_stamp, "frame_id": frame_id})
+        t.child_frame_id = f"body_{body_id}"
+        x, y, z = (float(v) for v in person.joints_3d[0])
+        t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = x, y, z
+        qx, qy, qz, qw = Rotation.from_rotvec(person.global_orient.astype(np.float64)).as_quat()
+        t.transform.rotation.x, t.transform.rotation.y = float(qx), float(qy)
+        t.transform.rotation.z, t.transform.rotation.w = float(qz), float(qw)
+        return t
+
+    def _roi_publisher(self, body_id: str, now: float):
+        pub, _ = self._roi_pubs.get(body_id, (None, 0.0))
+        if pub is None:
+            pub = self.create_publisher(NormalizedRegionOfInterest2D,
+                                        f"/humans/bodies/{body_id}/roi", _OUTPUT_QOS)
+        self._roi_pubs[body_id] = (pub, now)
+        return pub
+
+    def _forget_idle_rois(self, now: float) -> None:
+        for body_id, (pub, seen) in list(self._roi_pubs.items()):
+            if now - seen > _ROI_IDLE_S:
+                self.destroy_publisher(pub)
+                del self._roi_pubs[body_id]
+
+    def _publish_topology(self) -> None:
+        p = self._pipeline
+        fields = convert.mesh_topology_fields(self.get_clock().now().nanoseconds, p.model_name,
+                                              p.vertex_count, p.faces, p.joint_names,
+                                              p.num_betas, p.num_expression, p.region_names)
+        self._pub_topology.publish(fill_message(MeshTopology(), fields))
+
+    # -- health ---------------------------------------------------------------------------
+
+    def _report(self, drops) -> None:
+        for drop in drops:
+            if self._drops.record(drop):
+                self.get_logger().warning(f"{drop} (logged once per kind; counted in "
+                                          "/diagnostics)")
+
+    def _on_worker_error(self, err: BaseException) -> None:
+        self._report([Drop("frame_failed", f"{type(err).__name__}: {err}")])
+
+    def _publish_diagnostics(self) -> None:
+        slot = getattr(self, "_slot", None)
+        values = {
+            "input_rate_hz": f"{self._input_rate.rate():.2f}",
+            "processed_rate_hz": f"{self._output_rate.rate():.2f}",
+            "frames_received": str(slot.received if slot else 0),
+            "frames_dropped": str(slot.dropped if slot else 0),
+            "camera_info": "received" if self._camera_info is not None else "missing",
+        }
+        for kind, count in sorted(self._drops.counts().items()):
+            values[f"drops/{kind}"] = str(count)
+        for stage, pct in sorted(self._latencies.percentiles_ms().items()):
+            for q, ms in pct.items():
+                values[f"latency_ms/{stage}/{q}"] = f"{ms:.2f}"
+        status = DiagnosticStatus(name="phmr_node: pipeline", hardware_id="phmr")
+        healthy = self._worker is not None and self._worker.alive
+        status.level = DiagnosticStatus.OK if healthy else DiagnosticStatus.WARN
+        status.message = "processing" if healthy else "inactive"
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._pub_diag.publish(array)
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = PhmrNode()
+    executor = MultiThreadedExecutor(num_threads=3)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        node.destroy_node()
+        if rclpy.ok():
+            rclpy.shutdown()
