@@ -167,7 +167,7 @@ class MultiHMRNet(nn.Module):
             depth = torch.exp(depth) - LOG_DEPTH_EPS
         depth = depth.clamp(0.0, MAX_DEPTH_M)  # (B, P)
         pixels = torch.cat([loc.float(), torch.ones_like(loc[..., :1], dtype=torch.float32)], dim=-1)  # (B, P, 3)
-        rays = torch.einsum("bij,bpj->bpi", torch.linalg.inv(K), pixels)
+        rays = torch.einsum("bij,bpj->bpi", torch.linalg.inv_ex(K)[0], pixels)  # inv_ex: no host sync
         return depth, rays * depth[..., None]
 
     def forward(self, images: torch.Tensor, K: torch.Tensor, threshold: float = 0.3, nms_kernel: int = 3,
