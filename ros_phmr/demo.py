@@ -1,0 +1,218 @@
+"""``ros-phmr demo``: a self-contained recording that shows the pipeline's inputs and outputs.
+
+Without a licensed SMPL-X file the demo generates the project's synthetic SMPL-X-format body model
+(same keys and shapes, not the real body) and says so loudly: in the printed output, in the MCAP
+metadata and on the preview picture.
+
+The MCAP holds, per frame: the rendered camera image (sensor_msgs/Image rgb8), its CameraInfo, the
+camera pose in a ``world`` frame (tf2_msgs/TFMessage on /tf_static) and the ground-truth bodies as a
+foxglove_msgs/SceneUpdate, all ROS 2 CDR, so the file opens in Foxglove and plays with
+``ros2 bag play``.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Optional, Tuple, Union
+
+import cv2
+import numpy as np
+
+from .io.foxglove_scene import body_color, scene_update_message
+from .io.mcap_writer import McapWriter, qos_profile_metadata
+from .io.ros2_messages import camera_info_message, image_message, transform_message
+from .render import overlay_meshes
+from .synthetic import SceneConfig, SyntheticScene
+
+IMAGE_TOPIC = "/camera/image_raw"
+CAMERA_INFO_TOPIC = "/camera/camera_info"
+TF_STATIC_TOPIC = "/tf_static"
+GROUND_TRUTH_SCENE_TOPIC = "/phmr/ground_truth/scene"
+WORLD_FRAME = "world"
+CAMERA_FRAME = "camera_optical_frame"
+SYNTHETIC_LABEL = "SYNTHETIC body model (not SMPL-X), random-weight estimator"
+# Body-model generator seed: one cached synthetic model serves every demo seed.
+SYNTHETIC_MODEL_SEED = 0
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    """What ``run_demo`` wrote."""
+
+    path: Path
+    frames: int
+    topics: Dict[str, int]          # topic -> messages written
+    duration_s: float               # scene time from the first to the last frame
+    body_model: str                 # SYNTHETIC_LABEL or the SMPL-X path used
+    synthetic: bool
+    size_bytes: int
+    wall_time_s: float
+    interrupted: bool = False
+    metadata: Dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        lines = [f"wrote {self.path} ({self.size_bytes / 1e6:.1f} MB, {self.frames} frames, "
+                 f"{self.duration_s:.2f} s of scene time, {self.wall_time_s:.1f} s to make)"
+                 + (" -- INTERRUPTED, file finalised with what was written" if self.interrupted else ""),
+                 f"body model: {self.body_model}"]
+        lines += [f"  {topic}: {count} messages" for topic, count in self.topics.items()]
+        return "\n".join(lines)
+
+
+def synthetic_model_cache_dir() -> Path:
+    """Where the generated synthetic body model is kept ($XDG_CACHE_HOME or ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "ros_phmr" / "synthetic_smplx"
+
+
+def synthetic_model_path() -> Path:
+    """Path of the cached synthetic SMPL-X-format model, generated on first use.
+
+    Generated into a temporary sibling folder and renamed, so an interrupted or concurrent first
+    run never leaves a half-written model behind.
+    """
+    from .body import write_synthetic_smplx
+
+    target = synthetic_model_cache_dir()
+    model = target / "smplx" / "SMPLX_NEUTRAL.npz"
+    if not model.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.parent / f"{target.name}.tmp{os.getpid()}"
+        write_synthetic_smplx(staging, seed=SYNTHETIC_MODEL_SEED)
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not model.is_file():            # nobody else finished it either
+                raise
+    return model
+
+
+def load_demo_body(smplx_path: Optional[Union[str, Path]]) -> Tuple[object, str, bool]:
+    """(BodyModel, description, synthetic?) for a given SMPL-X path, or the synthetic model if None."""
+    from .body import BodyModel
+
+    if smplx_path is None:
+        return BodyModel.from_file(synthetic_model_path(), num_betas=10, num_expression=10), SYNTHETIC_LABEL, True
+    path = Path(smplx_path)
+    if not path.exists():
+        raise FileNotFoundError(f"SMPL-X model not found: {path}")
+    return BodyModel.from_file(path, num_betas=10, num_expression=10), str(path), False
+
+
+def _progress_bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, disable=not enabled, unit="frame", desc="demo", file=sys.stderr)
+
+
+def run_demo(frames: int = 60, out: Union[str, Path] = "demo.mcap",
+             smplx_path: Optional[Union[str, Path]] = None, seed: int = 0, progress: bool = True,
+             *, config: Optional[SceneConfig] = None) -> DemoSummary:
+    """Render ``frames`` frames of the synthetic scene (seeded by ``seed``) and record them to ``out``.
+
+    ``smplx_path``: an SMPL-X model file or folder; None generates (once, cached) the synthetic
+    SMPL-X-format model. ``progress`` shows a progress bar and prints what was written.
+    ``config`` changes the scene (image size, people, fps); default 640x480, 3 people, 30 fps.
+    On an exception or Ctrl-C the MCAP is still finalised with the frames written so far.
+    """
+    frames = int(frames)
+    if frames < 1:
+        raise ValueError(f"frames must be >= 1, got {frames}")
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"output folder {out.parent} does not exist")
+    started = time.perf_counter()
+    body, body_label, synthetic = load_demo_body(smplx_path)
+    if progress and synthetic:
+        print(f"ros-phmr demo: using a {SYNTHETIC_LABEL}; pass an SMPL-X path for the real body model.")
+    config = config or SceneConfig()
+    scene = SyntheticScene(body, config, seed=seed)
+    metadata = {"generator": "ros-phmr demo", "body_model": body_label,
+                "synthetic_body_model": str(synthetic).lower(), "seed": str(int(seed)),
+                "frames": str(frames), "camera_frame": CAMERA_FRAME, "world_frame": WORLD_FRAME,
+                "ground_truth_topic": GROUND_TRUTH_SCENE_TOPIC}
+    interrupted = False
+    first_stamp = last_stamp = scene.stamp_ns(0)
+    lifetime_ns = int(3e9 / config.fps)           # bodies vanish ~3 frame periods after their last update
+    with McapWriter(out) as writer:
+        ts = writer.typestore
+        writer.add_metadata("ros_phmr_demo", metadata)
+        writer.add_ros2_channel(IMAGE_TOPIC, "sensor_msgs/msg/Image")
+        writer.add_ros2_channel(CAMERA_INFO_TOPIC, "sensor_msgs/msg/CameraInfo")
+        writer.add_ros2_channel(TF_STATIC_TOPIC, "tf2_msgs/msg/TFMessage",
+                                metadata=qos_profile_metadata("transient_local", depth=1))
+        writer.add_ros2_channel(GROUND_TRUTH_SCENE_TOPIC, "foxglove_msgs/msg/SceneUpdate")
+        rig = config.rig
+        bar = _progress_bar(frames, progress)
+        try:
+            for frame in scene.frames(frames):
+                stamp = frame.stamp_ns
+                # Transform first, so a viewer knows the camera frame when the image arrives.
+                writer.write_ros2(TF_STATIC_TOPIC, transform_message(
+                    ts, WORLD_FRAME, CAMERA_FRAME, rig.world_from_camera, rig.center, stamp), stamp)
+                writer.write_ros2(IMAGE_TOPIC, image_message(ts, frame.image, stamp, CAMERA_FRAME), stamp)
+                writer.write_ros2(CAMERA_INFO_TOPIC, camera_info_message(
+                    ts, frame.K, config.width, config.height, stamp, CAMERA_FRAME), stamp)
+                writer.write_ros2(GROUND_TRUTH_SCENE_TOPIC, scene_update_message(
+                    ts, frame.body_ids, frame.vertices, scene.faces, stamp, CAMERA_FRAME,
+                    kind="ground_truth", lifetime_ns=lifetime_ns), stamp)
+                last_stamp = stamp
+                bar.update(1)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            bar.close()
+        counts = writer.counts
+    summary = DemoSummary(
+        path=out.resolve(), frames=counts[IMAGE_TOPIC], topics=counts,
+        duration_s=(last_stamp - first_stamp) / 1e9, body_model=body_label, synthetic=synthetic,
+        size_bytes=out.stat().st_size, wall_time_s=time.perf_counter() - started,
+        interrupted=interrupted, metadata=metadata)
+    if progress:
+        print(summary.describe())
+    if interrupted:
+        raise KeyboardInterrupt(f"demo interrupted; {out} holds {summary.frames} frames")
+    return summary
+
+
+def _draw_skeleton(image: np.ndarray, joints2d: np.ndarray, parents, color) -> None:
+    """Draw the 22 body joints (pelvis .. wrists) and their bones onto ``image`` in place."""
+    pts = np.round(joints2d[:22]).astype(int)
+    for j in range(1, 22):
+        p = int(parents[j])
+        cv2.line(image, tuple(pts[j]), tuple(pts[p]), color, 1, cv2.LINE_AA)
+    for x, y in pts:
+        cv2.circle(image, (int(x), int(y)), 2, color, -1, cv2.LINE_AA)
+
+
+def render_preview_png(path: Union[str, Path], frame_index: int = 0,
+                       smplx_path: Optional[Union[str, Path]] = None, seed: int = 0,
+                       width: int = 640, height: int = 480, alpha: float = 0.6) -> Path:
+    """Write a PNG of one demo frame: the camera image (left) and the same image with the ground-truth
+    meshes overlaid, boxes and body skeletons (right). Returns the written path."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"output folder {path.parent} does not exist")
+    body, body_label, synthetic = load_demo_body(smplx_path)
+    scene = SyntheticScene(body, SceneConfig(width=width, height=height), seed=seed)
+    frame = scene.frame(frame_index)
+    # Overlay in lifted (estimate-like) colours, so the overlay is visible on the rendered people.
+    colors = np.array([body_color("estimate", i)[:3] for i in frame.body_ids])
+    overlay = overlay_meshes(frame.image, [(v, scene.faces) for v in frame.vertices], frame.K,
+                             alpha=alpha, colors=colors)
+    for box, joints2d, color in zip(frame.boxes, frame.joints2d, colors):
+        rgb = tuple(int(c) for c in np.round(color * 255))
+        x1, y1, x2, y2 = np.round(box).astype(int)
+        cv2.rectangle(overlay, (int(x1), int(y1)), (int(x2), int(y2)), rgb, 1, cv2.LINE_AA)
+        _draw_skeleton(overlay, joints2d, body.parents, (255, 255, 255))
+    picture = np.concatenate([frame.image, overlay], axis=1)
+    label = "SYNTHETIC body model (not SMPL-X)" if synthetic else "SMPL-X"
+    (text_w, text_h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+    cv2.rectangle(picture, (0, 0), (text_w + 12, text_h + 12), (0, 0, 0), -1)
+    cv2.putText(picture, label, (6, text_h + 6), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    if not cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
+        raise ValueError(f"could not write PNG to {path}")
+    return path
