@@ -2,9 +2,11 @@
 
 The goldens in tests/data/golden/multihmr/multihmr_s448_*.npz were produced by running the
 upstream model (fp32, CPU) on the checkpoint that ``write_random_multihmr_checkpoint`` writes for
-the recorded seed (ViT-S, 448 px); the recipes are in the matching .json files. Here the same
-checkpoint is regenerated and OUR model must reproduce the upstream outputs.
+the recorded seed (ViT-S, 448 px), with the synthetic SMPL-X model of
+``write_synthetic_smplx(dir, seed=0)``; the recipes are in the matching .json files. Here the same
+checkpoint and body model are regenerated and OUR model must reproduce the upstream outputs.
 """
+import hashlib
 import json
 from pathlib import Path
 
@@ -12,15 +14,17 @@ import numpy as np
 import pytest
 import torch
 
+from ros_phmr.body import BodyModel, write_synthetic_smplx
 from ros_phmr.geometry.rotations import matrix_to_axis_angle
 from ros_phmr.model.checkpoint import load_checkpoint_file
-from ros_phmr.model.multihmr import MultiHMRNet
+from ros_phmr.model.multihmr import MultiHMR, MultiHMRNet
 from ros_phmr.model.multihmr.random_checkpoint import write_random_multihmr_checkpoint
 
 GOLDEN = Path(__file__).parent / "data" / "golden" / "multihmr"
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225], dtype=torch.float64)
 PARAM_ATOL = 1e-4
+VERTEX_ATOL_M = 1e-4
 
 
 def _recipe_images(recipe):
@@ -41,17 +45,37 @@ def checkpoint(tmp_path_factory):
     return load_checkpoint_file(path, "multihmr")
 
 
+def _fingerprint(path):
+    arrays = np.load(path)
+    digest = hashlib.sha256()
+    for key in sorted(arrays.files):
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(arrays[key]).tobytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def body(tmp_path_factory):
+    path = write_synthetic_smplx(tmp_path_factory.mktemp("smplx"), seed=0)
+    expected = json.loads((GOLDEN / "multihmr_s448_many.json").read_text())["smplx_sha256"]
+    assert _fingerprint(path) == expected, (
+        "write_synthetic_smplx(seed=0) changed since the vertex goldens were made; regenerate "
+        "tests/data/golden/multihmr with the upstream driver (see the .json recipes)"
+    )
+    return BodyModel.from_file(path, num_betas=10, num_expression=10)
+
+
 @pytest.fixture(scope="module", params=["many", "few"])
-def case(request, checkpoint):
+def case(request, checkpoint, body):
     recipe = json.loads((GOLDEN / f"multihmr_s448_{request.param}.json").read_text())
     golden = dict(np.load(GOLDEN / f"multihmr_s448_{request.param}.npz"))
     state = dict(checkpoint["state_dict"])
     state["mlp_classif.2.bias"] = state["mlp_classif.2.bias"] + recipe["score_bias_shift"]
-    net = MultiHMRNet.from_state_dict(state, checkpoint["args"], max_people=160)
+    model = MultiHMR(MultiHMRNet.from_state_dict(state, checkpoint["args"], max_people=160), body)
     images = _recipe_images(recipe)
     with torch.no_grad():
-        tokens = net.tokens(images)
-        out = net(images, torch.from_numpy(golden["K"]), recipe["det_thresh"], recipe["nms_kernel_size"])
+        tokens = model.net.tokens(images)
+        out = model(images, torch.from_numpy(golden["K"]), recipe["det_thresh"], recipe["nms_kernel_size"])
     return recipe, golden, tokens, out
 
 
@@ -94,3 +118,26 @@ def test_rotations_match_upstream_rotvec(case):
     _, golden, _, out = case
     rotvec = matrix_to_axis_angle(_valid(out, "rotmat"))  # (P, 53, 3)
     np.testing.assert_allclose(rotvec.numpy(), golden["rotvec"], atol=PARAM_ATOL, rtol=0)
+
+
+def test_placed_bodies(case):
+    """Mesh and joints in the camera frame: posed about the pelvis, head joint at the back-projected
+    head pixel, exactly as the upstream SMPL_Layer does it."""
+    recipe, golden, _, out = case
+    stride = int(recipe["vertex_rows"].split("::")[1].rstrip("]"))
+    np.testing.assert_allclose(_valid(out, "head_position").numpy(), golden["head_position"], atol=VERTEX_ATOL_M, rtol=0)
+    np.testing.assert_allclose(_valid(out, "joints").numpy(), golden["joints"], atol=VERTEX_ATOL_M, rtol=0)
+    np.testing.assert_allclose(_valid(out, "vertices")[:, ::stride].numpy(), golden["vertices_rows"], atol=VERTEX_ATOL_M, rtol=0)
+    np.testing.assert_allclose(_valid(out, "joints")[:, 0].numpy(), golden["transl_pelvis"], atol=VERTEX_ATOL_M, rtol=0)
+
+
+def test_transl_is_the_standard_smplx_translation(case, body):
+    """Posing the body with the output parameters and transl as plain SMPL-X gives the same mesh."""
+    _, _, _, out = case
+    batch, slot = torch.nonzero(out.valid, as_tuple=True)
+    pick = lambda t: t[batch, slot]  # noqa: E731
+    with torch.no_grad():
+        plain = body(pick(out.global_orient), pick(out.body_pose), pick(out.betas),
+                     left_hand_pose=pick(out.left_hand_pose), right_hand_pose=pick(out.right_hand_pose),
+                     jaw_pose=pick(out.jaw_pose), expression=pick(out.expression), transl=pick(out.transl))
+    torch.testing.assert_close(plain.vertices, pick(out.vertices), atol=1e-5, rtol=0)

@@ -17,7 +17,7 @@ from ros_phmr.geometry.rotations import rot6d_to_matrix
 from ros_phmr.model.backbone import PATCH_SIZE, DinoV2
 from ros_phmr.model.camera_rays import CameraRayEncoder
 from ros_phmr.model.checkpoint import load_checkpoint_file, load_state_dict_strict
-from ros_phmr.model.multihmr.config import MAX_DEPTH_M, NUM_ROTATIONS, MultiHMRConfig
+from ros_phmr.model.multihmr.config import MAX_DEPTH_M, NUM_EXPRESSION, NUM_ROTATIONS, MultiHMRConfig
 from ros_phmr.model.multihmr.detection import (
     Detections,
     detection_scores,
@@ -213,9 +213,16 @@ class MultiHMR(nn.Module):
         self.body = body
 
     @classmethod
-    def from_checkpoint(cls, path: Union[str, Path], body: Optional[nn.Module] = None,
+    def from_checkpoint(cls, path: Union[str, Path], body: Union[None, str, Path, nn.Module] = None,
                         max_people: int = DEFAULT_MAX_PEOPLE) -> "MultiHMR":
-        return cls(MultiHMRNet.from_checkpoint(path, max_people), body).eval()
+        """``body``: a body model, an SMPL-X file / folder for :class:`ros_phmr.body.BodyModel`, or None
+        (parameters and head positions only)."""
+        net = MultiHMRNet.from_checkpoint(path, max_people)
+        if isinstance(body, (str, Path)):
+            from ros_phmr.body import BodyModel  # deferred: the network alone needs no body model
+
+            body = BodyModel.from_file(body, num_betas=net.config.num_betas, num_expression=NUM_EXPRESSION)
+        return cls(net, body).eval()
 
     @property
     def config(self) -> MultiHMRConfig:
