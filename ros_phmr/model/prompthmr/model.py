@@ -2,9 +2,10 @@
 
 ``PromptHMR.from_checkpoint(path, body_model)`` reads the official Lightning file (strictly:
 every network key must be present with its shape, nothing unknown may be left over) and an
-SMPL-X model for the bodies. The checkpoint also stores body-model buffers (``smplx.*``,
-``smpl.*`` and the 6890x10475 ``smplx2smpl`` map) that upstream only needs for its SMPL
-evaluation outputs; they are set aside and not kept, the SMPL-X model file gives the bodies.
+SMPL-X model for the bodies. The checkpoint also stores body-model buffers: ``smplx.*`` (the
+SMPL-X layer upstream poses its meshes with) and ``smpl.*`` plus the 6890x10475 ``smplx2smpl``
+map (only for upstream's SMPL evaluation outputs). Without an SMPL-X file the bodies are built
+from ``smplx.*`` (exactly upstream's meshes); everything else is set aside and not kept.
 
 Pipeline use: ``encode_images`` once per frame, then ``decode`` for the prompted people
 (all images of a batch at once), then ``bodies``; ``forward`` does all three.
@@ -18,6 +19,7 @@ from torch import nn
 
 from ros_phmr.geometry.rotations import rot6d_to_matrix
 from ros_phmr.model.checkpoint import load_checkpoint_file, load_state_dict_strict
+from ros_phmr.model.prompthmr.body_buffers import has_smplx_buffers, smplx_arrays_from_buffers
 from ros_phmr.model.prompthmr.dims import PromptHMRDims
 from ros_phmr.model.prompthmr.network import PATCH_SIZE, PromptHMRNet
 from ros_phmr.model.prompthmr.prompts import ArrayLike, PersonPrompts, prepare_prompts
@@ -36,17 +38,19 @@ def split_body_buffers(state_dict: Mapping[str, torch.Tensor]) -> Tuple[Dict[str
     return network, body
 
 
-def _body_module(body_model) -> nn.Module:
+def _body_module(body_model, body_buffers: Mapping[str, torch.Tensor]) -> nn.Module:
     if isinstance(body_model, nn.Module):
         return body_model
-    if body_model is None:
-        raise ValueError(
-            "PromptHMR needs an SMPL-X model for its bodies: pass body_model=<SMPLX_NEUTRAL.npz or its folder> "
-            "or a ros_phmr.body.BodyModel"
-        )
     from ros_phmr.body import BodyModel
 
-    return BodyModel.from_file(body_model, num_betas=10, num_expression=10)
+    if body_model is not None:
+        return BodyModel.from_file(body_model, num_betas=10, num_expression=10)
+    if not has_smplx_buffers(body_buffers):
+        raise ValueError(
+            "this checkpoint carries no SMPL-X buffers (smplx.*): pass body_model=<SMPLX_NEUTRAL.npz or its folder> "
+            "or a ros_phmr.body.BodyModel"
+        )
+    return BodyModel(smplx_arrays_from_buffers(body_buffers), num_betas=10, num_expression=10)
 
 
 def _intrinsics(K: ArrayLike, num_images: int, device: torch.device) -> torch.Tensor:
@@ -81,26 +85,27 @@ class PromptHMR(nn.Module):
     def from_state_dict(
         cls,
         state_dict: Mapping[str, torch.Tensor],
-        body_model: Union[PathLike, nn.Module, None],
+        body_model: Union[PathLike, nn.Module, None] = None,
         transl_target: str = "transl",
         text_cache_size: int = 256,
     ) -> "PromptHMR":
         """Build with the architecture read from the tensors and load them strictly.
 
-        ``transl_target``: what the released config calls ``MODEL.TRANSL`` (not stored in the
+        ``body_model``: SMPL-X file/folder or a BodyModel; None uses the checkpoint's own
+        ``smplx.*`` buffers. ``transl_target``: what the released config calls ``MODEL.TRANSL`` (not stored in the
         checkpoint): "transl" (the decoded translation is SMPL-X ``transl``, the default) or
         "root" (it is the pelvis position; ``transl`` is recovered by subtracting the rest pelvis).
         """
-        network, _ = split_body_buffers(state_dict)
+        network, body = split_body_buffers(state_dict)
         net = PromptHMRNet(PromptHMRDims.from_state_dict(network), text_cache_size)
         load_state_dict_strict(net, network, "PromptHMR checkpoint")
-        return cls(net, _body_module(body_model), transl_target).eval()
+        return cls(net, _body_module(body_model, body), transl_target).eval()
 
     @classmethod
     def from_checkpoint(
         cls,
         path: PathLike,
-        body_model: Union[PathLike, nn.Module, None],
+        body_model: Union[PathLike, nn.Module, None] = None,
         transl_target: str = "transl",
         text_cache_size: int = 256,
     ) -> "PromptHMR":

@@ -22,11 +22,15 @@ PATCH_SIZE = 14
 
 
 class PromptHMRNet(nn.Module):
-    def __init__(self, dims: PromptHMRDims, text_cache_size: int = 256):
+    """``image_encoder=False`` builds the prompt/decoder part only (keys ``prompt_encoder.*``,
+    ``smpl_decoder.*``), for image tokens computed elsewhere (e.g. an exported backbone)."""
+
+    def __init__(self, dims: PromptHMRDims, text_cache_size: int = 256, image_encoder: bool = True):
         super().__init__()
         self.dims = dims
-        self.image_encoder = ImageEncoder(dims.backbone, dims.dim)
-        self.cam_encoder = CameraConditioning(dims.dim, PATCH_SIZE)
+        if image_encoder:
+            self.image_encoder = ImageEncoder(dims.backbone, dims.dim)
+            self.cam_encoder = CameraConditioning(dims.dim, PATCH_SIZE)
         text = None if dims.text is None else CachedTextEncoder(dims.text, dims.dim, text_cache_size)
         self.prompt_encoder = PromptEncoder(dims.dim, dims.mask_prompt, dims.keypoint_prompt, text)
         self.smpl_decoder = SMPLDecoder(
@@ -41,6 +45,8 @@ class PromptHMRNet(nn.Module):
 
     def encode_images(self, images: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
         """images (B, 3, S, S) normalised, K (B, 3, 3) of that input -> (B, D, S/14, S/14)."""
+        if not hasattr(self, "image_encoder"):
+            raise ValueError("this PromptHMRNet was built without its image encoder (image_encoder=False)")
         return self.cam_encoder(self.image_encoder(images), K)
 
     def encode_prompts(self, prompts: PersonPrompts, rows: int, cols: int):
