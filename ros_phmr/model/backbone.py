@@ -124,11 +124,11 @@ class DinoV2(nn.Module):
         """Patch grid (rows, cols) for an input size; ValueError when not a multiple of 14."""
         if height <= 0 or width <= 0 or height % PATCH_SIZE or width % PATCH_SIZE:
             raise ValueError(f"input size {height}x{width} must be a positive multiple of the patch size {PATCH_SIZE}")
-        return height // PATCH_SIZE, width // PATCH_SIZE
+        return int(height) // PATCH_SIZE, int(width) // PATCH_SIZE  # plain ints, also under tracing
 
     def position_embedding(self, rows: int, cols: int) -> torch.Tensor:
         """(1, 1 + rows*cols, D) position embedding (CLS first) for a token grid, cached."""
-        if self.pos_embed.requires_grad and torch.is_grad_enabled():
+        if self.pos_embed.requires_grad and torch.is_grad_enabled() and not torch.jit.is_tracing():
             return self._resize_position_embedding(rows, cols)  # training: keep the graph
         weights_key = (self.pos_embed.device, self.pos_embed.dtype, self.pos_embed.data_ptr(), self.pos_embed._version)
         entry = self._pos_cache.get((rows, cols))

@@ -19,6 +19,26 @@ from torch import nn
 RAY_FEATURE_CHANNELS = 99
 
 
+def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a x b over the last dim, written out so that it exports to ONNX."""
+    return torch.stack([
+        a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1],
+        a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+        a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0],
+    ], dim=-1)
+
+
+def invert_intrinsics(K: torch.Tensor) -> torch.Tensor:
+    """Closed-form inverse of (..., 3, 3) matrices (adjugate / determinant).
+
+    Unlike torch.linalg.inv it exports to ONNX and never syncs with the host for an error check.
+    """
+    r0, r1, r2 = K[..., 0, :], K[..., 1, :], K[..., 2, :]
+    c0, c1, c2 = _cross(r1, r2), _cross(r2, r0), _cross(r0, r1)
+    det = (r0 * c0).sum(dim=-1)[..., None, None]
+    return torch.stack([c0, c1, c2], dim=-1) / det
+
+
 def token_rays(K: torch.Tensor, rows: int, cols: int, patch_size: int = 14) -> torch.Tensor:
     """Rays at token centres with the released models' transposed grid.
 
@@ -33,7 +53,7 @@ def token_rays(K: torch.Tensor, rows: int, cols: int, patch_size: int = 14) -> t
     first = row_px[:, None].expand(rows, cols)  # used as u although it is the row: the trained quirk
     second = col_px[None, :].expand(rows, cols)
     points = torch.stack([first, second, torch.ones_like(first)], dim=-1).reshape(-1, 3)  # (N, 3)
-    K_inv = torch.linalg.inv_ex(K.float())[0]  # (B, 3, 3); inv_ex: no error check, so no host sync
+    K_inv = invert_intrinsics(K.float())  # (B, 3, 3)
     return torch.einsum("bij,nj->bni", K_inv, points)  # (B, N, 3)
 
 

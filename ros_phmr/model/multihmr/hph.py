@@ -164,8 +164,8 @@ class HumanPerceptionHead(nn.Module):
 
         # Value embeddings at the tokens of all valid people of the image.
         value_grid = (self.cross_values_x[:, None, :] + self.cross_values_y[None, :, :]).flatten(0, 1)  # (N, C')
-        at_person = torch.zeros(context.shape[:2], dtype=context.dtype, device=context.device)  # (B, N)
-        at_person = at_person.scatter_reduce(1, token_index, valid.to(context.dtype), reduce="amax")
+        tokens_n = torch.arange(context.shape[1], device=context.device)
+        at_person = ((token_index[..., None] == tokens_n) & valid[..., None]).any(dim=1).to(context.dtype)  # (B, N)
         context = context + at_person[..., None] * value_grid.to(context.dtype)  # (B, N, C')
 
         inits = [self.init_body_pose, self.init_betas, self.init_cam]

@@ -8,14 +8,14 @@ pass has no host syncs and can be captured in a CUDA graph.
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import torch
 from torch import nn
 
 from ros_phmr.geometry.rotations import rot6d_to_matrix
 from ros_phmr.model.backbone import PATCH_SIZE, DinoV2
-from ros_phmr.model.camera_rays import CameraRayEncoder
+from ros_phmr.model.camera_rays import CameraRayEncoder, invert_intrinsics
 from ros_phmr.model.checkpoint import load_checkpoint_file, load_state_dict_strict
 from ros_phmr.model.multihmr.config import MAX_DEPTH_M, NUM_EXPRESSION, NUM_ROTATIONS, MultiHMRConfig
 from ros_phmr.model.multihmr.detection import (
@@ -120,7 +120,7 @@ class MultiHMRNet(nn.Module):
         return self.backbone.encoder(images)
 
     def detect(self, tokens: torch.Tensor, threshold: float = 0.3, nms_kernel: int = 3,
-               max_people: Optional[int] = None) -> "tuple[Detections, torch.Tensor]":
+               max_people: Optional[int] = None) -> Tuple[Detections, torch.Tensor]:
         """tokens (B, N, D) -> (person slots, score map (B, N) before NMS)."""
         grid = self.config.grid
         scores = detection_scores(self.mlp_classif(tokens))  # (B, N)
@@ -167,7 +167,7 @@ class MultiHMRNet(nn.Module):
             depth = torch.exp(depth) - LOG_DEPTH_EPS
         depth = depth.clamp(0.0, MAX_DEPTH_M)  # (B, P)
         pixels = torch.cat([loc.float(), torch.ones_like(loc[..., :1], dtype=torch.float32)], dim=-1)  # (B, P, 3)
-        rays = torch.einsum("bij,bpj->bpi", torch.linalg.inv_ex(K)[0], pixels)  # inv_ex: no host sync
+        rays = torch.einsum("bij,bpj->bpi", invert_intrinsics(K), pixels)
         return depth, rays * depth[..., None]
 
     def forward(self, images: torch.Tensor, K: torch.Tensor, threshold: float = 0.3, nms_kernel: int = 3,
