@@ -5,6 +5,7 @@ checkpoints that OUR ``random_prompthmr_state_dict`` writes for the recorded see
 buffers from ``write_synthetic_smplx(dir, seed=0)``), and running upstream's forward on the
 recorded inputs. We regenerate the checkpoints from the seeds and compare on CPU in fp32.
 """
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -53,9 +54,23 @@ def assert_matches(out, golden, keys, atol=PARAM_TOL):
         assert diff <= atol, f"{key}: max abs diff {diff:.3g} > {atol}"
 
 
+def _sha256_of_arrays(path):
+    arrays = np.load(path)
+    digest = hashlib.sha256()
+    for key in sorted(arrays.files):
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(arrays[key]).tobytes())
+    return digest.hexdigest()
+
+
 @pytest.fixture(scope="module")
 def smplx_file(tmp_path_factory):
-    return write_synthetic_smplx(tmp_path_factory.mktemp("smplx"), seed=0)
+    path = write_synthetic_smplx(tmp_path_factory.mktemp("smplx"), seed=0)
+    assert _sha256_of_arrays(path) == RECIPE["smplx_sha256"], (
+        "write_synthetic_smplx(seed=0) changed since the PromptHMR goldens were made: regenerate "
+        "tests/data/golden/prompthmr with the upstream driver (recipe.json)"
+    )
+    return path
 
 
 @pytest.fixture(scope="module")
