@@ -149,12 +149,13 @@ class SyntheticScene:
         global_orient = np.stack([camera_from_world @ _heading_rotation(s[1]) for s in states])  # (P,3,3)
         body_pose = np.stack([s[2] for s in states])                                # (P, 21, 3, 3)
 
+        device = self.body.faces.device
         with torch.no_grad():
-            out = self.body(global_orient=torch.as_tensor(global_orient, dtype=torch.float32),
-                            body_pose=torch.as_tensor(body_pose, dtype=torch.float32),
-                            betas=torch.as_tensor(self.betas))
-        vertices = out.vertices.numpy().astype(np.float64)                          # (P, V, 3)
-        joints = out.joints.numpy().astype(np.float64)                              # (P, J, 3)
+            out = self.body(global_orient=torch.as_tensor(global_orient, dtype=torch.float32, device=device),
+                            body_pose=torch.as_tensor(body_pose, dtype=torch.float32, device=device),
+                            betas=torch.as_tensor(self.betas, device=device))
+        vertices = out.vertices.cpu().numpy().astype(np.float64)                    # (P, V, 3)
+        joints = out.joints.cpu().numpy().astype(np.float64)                        # (P, J, 3)
         pelvis_rest = joints[:, 0]                                                  # (P, 3)
         # Stand on the floor: the lowest vertex touches z = 0 under the pelvis' world (x, y).
         lowest = ((vertices - pelvis_rest[:, None]) @ rig.up_in_camera).min(axis=1)  # (P,) below pelvis
