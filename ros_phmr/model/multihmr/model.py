@@ -8,7 +8,7 @@ pass has no host syncs and can be captured in a CUDA graph.
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple, Union
+from typing import Mapping, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -106,7 +106,9 @@ class MultiHMRNet(nn.Module):
         return cls.from_state_dict(checkpoint["state_dict"], checkpoint["args"], max_people, what=str(path))
 
     @classmethod
-    def from_state_dict(cls, state_dict, args, max_people: int = DEFAULT_MAX_PEOPLE, what: str = "Multi-HMR weights"):
+    def from_state_dict(cls, state_dict: Mapping[str, torch.Tensor], args: Mapping, max_people: int = DEFAULT_MAX_PEOPLE,
+                        what: str = "Multi-HMR weights") -> "MultiHMRNet":
+        """Build from official-layout tensors and their training ``args`` (a dict)."""
         config = MultiHMRConfig.from_checkpoint(args, state_dict)
         net = cls(config, max_people)
         load_state_dict_strict(net, state_dict, f"Multi-HMR checkpoint {what}")
@@ -132,7 +134,7 @@ class MultiHMRNet(nn.Module):
         """SMPL-X parameters and head positions for the detected slots.
 
         K (B, 3, 3) intrinsics of the S x S input; rays (B, N, 99) may be precomputed."""
-        config, grid = self.config, self.config.grid
+        grid = self.config.grid
         if K.dim() != 3 or K.shape[0] != tokens.shape[0] or K.shape[-2:] != (3, 3):
             raise ValueError(f"K must have shape ({tokens.shape[0]}, 3, 3), got {tuple(K.shape)}")
         if rays is None:
