@@ -91,10 +91,7 @@ def build_mannequin_mesh() -> MannequinMesh:
     part = np.concatenate([part, right_part[part[num_shared:]]])
     faces = np.concatenate([trunk_faces, left_faces, mirror[left_faces][:, ::-1]])
 
-    keep = np.zeros(len(points), bool)
-    keep[faces.ravel()] = True
-    new_index = np.cumsum(keep) - 1
-    points, faces, part, mirror = drop_unreferenced(points, faces, part, mirror)
+    points, faces, new_index, part, mirror = drop_unreferenced(points, faces, part, mirror)
     mirror = new_index[mirror]
     left_keypoints = {name: int(new_index[v]) for name, v in left_keypoints.items()}
 
@@ -300,11 +297,11 @@ def _build_left_arm(mesh: MeshBuilder, trunk: _Trunk, keypoints: Dict[str, int])
         webs.append(1 + int(np.argmin(np.abs(z[1:size // 2] - boundary))))
     cuts = [0] + webs + [size // 2]
     for k, name in enumerate(FINGERS):
+        # Palm-side vertices lo..hi, then the back-of-hand vertices from above hi to above lo;
+        # the "web" edges (hi, size-hi) and (size-lo, lo) are shared with the neighbour fingers.
         lo, hi = cuts[k], cuts[k + 1]
-        ids = list(range(lo, hi + 1)) + list(range(size - hi, size - lo + (1 if k else 0)))
-        finger_loop = last[[i % size for i in ids]]
-        finger_loop = np.asarray(list(dict.fromkeys(finger_loop.tolist())))
-        _build_finger(mesh, finger_loop, name, keypoints)
+        ids = [i % size for i in list(range(lo, hi + 1)) + list(range(size - hi, size - lo + 1))]
+        _build_finger(mesh, last[list(dict.fromkeys(ids))], name, keypoints)
 
 
 def _build_finger(mesh: MeshBuilder, loop: np.ndarray, name: str, keypoints: Dict[str, int]) -> None:

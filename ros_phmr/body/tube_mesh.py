@@ -273,12 +273,15 @@ def split_edge(points: np.ndarray, faces: np.ndarray, a: int, b: int) -> Tuple[n
 
 def drop_unreferenced(points: np.ndarray, faces: np.ndarray,
                       *per_vertex: np.ndarray) -> Tuple[np.ndarray, ...]:
-    """Remove vertices no face uses (hole interiors); returns points, faces and the filtered
-    per-vertex arrays, keeping vertex order."""
+    """Remove vertices no face uses (hole interiors), keeping vertex order.
+
+    Returns points, faces, the old -> new index map (meaningful for kept vertices) and the
+    filtered per-vertex arrays.
+    """
     used = np.zeros(len(points), bool)
     used[faces.ravel()] = True
     remap = np.cumsum(used) - 1
-    return (points[used], remap[faces]) + tuple(v[used] for v in per_vertex)
+    return (points[used], remap[faces], remap) + tuple(v[used] for v in per_vertex)
 
 
 def directed_edges(faces: np.ndarray) -> np.ndarray:
