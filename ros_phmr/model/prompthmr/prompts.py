@@ -32,6 +32,12 @@ class PersonPrompts:
     def count(self) -> int:
         return int(self.boxes.shape[0])
 
+    def to(self, device: Union[str, torch.device]) -> "PersonPrompts":
+        """Copy the tensors to ``device`` (e.g. once, before capturing a CUDA graph of the decoder)."""
+        move = lambda t: t if t is None else t.to(device)  # noqa: E731
+        interaction = self.interaction if isinstance(self.interaction, bool) else self.interaction.to(device)
+        return PersonPrompts(move(self.boxes), move(self.image_index), move(self.masks), self.texts, interaction, self.num_images)
+
 
 def _as_numpy(x: ArrayLike, name: str) -> np.ndarray:
     if isinstance(x, torch.Tensor):
