@@ -21,7 +21,7 @@ from typing import Dict, Optional, Tuple, Union
 import cv2
 import numpy as np
 
-from .io.foxglove_scene import body_color, scene_update_message
+from .io.foxglove_scene import SCENE_UPDATE_TYPE, body_color, scene_update_cdr
 from .io.mcap_writer import McapWriter, qos_profile_metadata
 from .io.ros2_messages import camera_info_message, image_message, transform_message
 from .render import overlay_meshes
@@ -96,10 +96,8 @@ def load_demo_body(smplx_path: Optional[Union[str, Path]]) -> Tuple[object, str,
 
     if smplx_path is None:
         return BodyModel.from_file(synthetic_model_path(), num_betas=10, num_expression=10), SYNTHETIC_LABEL, True
-    path = Path(smplx_path)
-    if not path.exists():
-        raise FileNotFoundError(f"SMPL-X model not found: {path}")
-    return BodyModel.from_file(path, num_betas=10, num_expression=10), str(path), False
+    body = BodyModel.from_file(smplx_path, num_betas=10, num_expression=10)  # clear errors
+    return body, str(smplx_path), False
 
 
 def _progress_bar(total: int, enabled: bool):
@@ -144,7 +142,7 @@ def run_demo(frames: int = 60, out: Union[str, Path] = "demo.mcap",
         writer.add_ros2_channel(CAMERA_INFO_TOPIC, "sensor_msgs/msg/CameraInfo")
         writer.add_ros2_channel(TF_STATIC_TOPIC, "tf2_msgs/msg/TFMessage",
                                 metadata=qos_profile_metadata("transient_local", depth=1))
-        writer.add_ros2_channel(GROUND_TRUTH_SCENE_TOPIC, "foxglove_msgs/msg/SceneUpdate")
+        writer.add_ros2_channel(GROUND_TRUTH_SCENE_TOPIC, SCENE_UPDATE_TYPE)
         rig = config.rig
         bar = _progress_bar(frames, progress)
         try:
@@ -156,8 +154,8 @@ def run_demo(frames: int = 60, out: Union[str, Path] = "demo.mcap",
                 writer.write_ros2(IMAGE_TOPIC, image_message(ts, frame.image, stamp, CAMERA_FRAME), stamp)
                 writer.write_ros2(CAMERA_INFO_TOPIC, camera_info_message(
                     ts, frame.K, config.width, config.height, stamp, CAMERA_FRAME), stamp)
-                writer.write_ros2(GROUND_TRUTH_SCENE_TOPIC, scene_update_message(
-                    ts, frame.body_ids, frame.vertices, scene.faces, stamp, CAMERA_FRAME,
+                writer.write(GROUND_TRUTH_SCENE_TOPIC, scene_update_cdr(
+                    frame.body_ids, frame.vertices, scene.faces, stamp, CAMERA_FRAME,
                     kind="ground_truth", lifetime_ns=lifetime_ns), stamp)
                 last_stamp = stamp
                 bar.update(1)
