@@ -8,7 +8,7 @@ from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 from rosbags.highlevel import AnyReader
 
-from ros_phmr.io.foxglove_scene import body_color, scene_update_message
+from ros_phmr.io.foxglove_scene import SCENE_UPDATE_TYPE, body_color, scene_update_cdr
 from ros_phmr.io.mcap_writer import McapWriter, qos_profile_metadata
 from ros_phmr.io.ros2_messages import camera_info_message, image_message, transform_message
 
@@ -32,7 +32,7 @@ def _write_frames(writer, count, fail_at=None):
     writer.add_ros2_channel("/cam/info", "sensor_msgs/msg/CameraInfo")
     writer.add_ros2_channel("/tf_static", "tf2_msgs/msg/TFMessage",
                             metadata=qos_profile_metadata("transient_local", depth=1))
-    writer.add_ros2_channel("/scene", "foxglove_msgs/msg/SceneUpdate")
+    writer.add_ros2_channel("/scene", SCENE_UPDATE_TYPE)
     for i in range(count):
         if i == fail_at:
             raise RuntimeError("boom")
@@ -40,7 +40,7 @@ def _write_frames(writer, count, fail_at=None):
         writer.write_ros2("/cam/image", image_message(ts, _image(i), stamp, "cam"), stamp)
         writer.write_ros2("/cam/info", camera_info_message(ts, K, 32, 24, stamp, "cam"), stamp)
         writer.write_ros2("/tf_static", transform_message(ts, "world", "cam", np.eye(3), np.array([0, 0, 1.5]), stamp), stamp)
-        writer.write_ros2("/scene", scene_update_message(ts, [3, 7], _bodies(i), FACES, stamp, "cam"), stamp)
+        writer.write("/scene", scene_update_cdr([3, 7], _bodies(i), FACES, stamp, "cam"), stamp)
 
 
 def _read_all(path):

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from ros_phmr.io.foxglove_scene import body_color, scene_update_message
 from ros_phmr.io.mcap_writer import ros2_typestore
 from ros_phmr.io.ros2_messages import (camera_info_message, image_message, stamp_from_ns,
                                        transform_message)
@@ -57,19 +56,3 @@ def test_image_and_camera_info_layout(ts):
         image_message(ts, rgb.astype(np.float32), 0, "cam")
     with pytest.raises(ValueError, match="K"):
         camera_info_message(ts, np.eye(4), 7, 5, 0, "cam")
-
-
-def test_scene_update_styles_and_validation(ts):
-    assert body_color("ground_truth", 1)[3] < body_color("estimate", 1)[3]
-    assert body_color("ground_truth", 0)[:3] != body_color("ground_truth", 1)[:3]
-    with pytest.raises(ValueError, match="kind"):
-        body_color("guess", 0)
-    verts = np.zeros((2, 3, 3))
-    with pytest.raises(ValueError, match="body ids"):
-        scene_update_message(ts, [0], verts, np.array([[0, 1, 2]]), 0, "cam")
-    with pytest.raises(ValueError, match="out of range"):
-        scene_update_message(ts, [0, 1], verts, np.array([[0, 1, 3]]), 0, "cam")
-    msg = scene_update_message(ts, [0, 1], verts, np.array([[0, 1, 2]]), 0, "cam", kind="estimate",
-                               lifetime_ns=1_500_000_000)
-    assert [e.id for e in msg.entities] == ["estimate_0", "estimate_1"]
-    assert (msg.entities[0].lifetime.sec, msg.entities[0].lifetime.nanosec) == (1, 500_000_000)

@@ -1,23 +1,35 @@
-"""Body meshes as ``foxglove_msgs/SceneUpdate`` (ROS 2) for recordings.
+"""Body meshes as ``foxglove_msgs/SceneUpdate`` (ROS 2 CDR bytes) for recordings.
 
 One SceneEntity per body (id ``<kind>_<body id>``) with one indexed TriangleListPrimitive in the
 camera optical frame; colour by body id, style by kind so ground truth and estimates of the same
 person are told apart when shown together.
+
+Why the bytes are written directly: building 10,475 ``geometry_msgs/Point`` objects per body and
+serialising them field by field costs ~35 ms per body in Python; the CDR layout of a mesh is a
+few fixed headers around two flat arrays, written here with numpy in well under a millisecond.
+The encoding follows the ROS 2 CDR rules (little-endian XCDR1: every primitive aligned to its
+size, counted from the end of the 4-byte encapsulation header; sequences and strings prefixed
+by a uint32 count, strings NUL-terminated) and is checked byte for byte against rosbags.
 """
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+import struct
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
 from ..render import PALETTE
-from .ros2_messages import duration_from_ns, stamp_from_ns
+
+SCENE_UPDATE_TYPE = "foxglove_msgs/msg/SceneUpdate"
 
 # Per kind: how far the id colour is lifted towards white, and its opacity.
 KIND_STYLES = {
     "ground_truth": (0.0, 0.5),
     "estimate": (0.3, 1.0),
 }
+
+_CDR_LE_HEADER = b"\x00\x01\x00\x00"
+_IDENTITY_POSE = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])   # position xyz, quaternion xyzw
 
 
 def body_color(kind: str, body_id: int) -> Tuple[float, float, float, float]:
@@ -30,14 +42,53 @@ def body_color(kind: str, body_id: int) -> Tuple[float, float, float, float]:
     return float(rgb[0]), float(rgb[1]), float(rgb[2]), alpha
 
 
-def scene_update_message(typestore, body_ids: Sequence[int], vertices: np.ndarray, faces: np.ndarray,
-                         stamp_ns: int, frame_id: str, kind: str = "ground_truth",
-                         lifetime_ns: int = 0):
-    """foxglove_msgs/SceneUpdate with one mesh entity per body.
+class _CdrWriter:
+    """Append-only little-endian CDR body with alignment relative to its start."""
 
-    body_ids (N,) ints; vertices (N, V, 3) metres in ``frame_id``; faces (F, 3) shared topology.
-    ``lifetime_ns`` = 0 keeps an entity until replaced; a few frame periods lets lost bodies vanish.
-    """
+    def __init__(self) -> None:
+        self._parts: List[bytes] = []
+        self._size = 0
+
+    def _put(self, data: bytes) -> None:
+        self._parts.append(data)
+        self._size += len(data)
+
+    def _align(self, n: int) -> None:
+        pad = -self._size % n
+        if pad:
+            self._put(b"\0" * pad)
+
+    def u8(self, value: int) -> None:
+        self._put(struct.pack("<B", value))
+
+    def u32(self, value: int) -> None:
+        self._align(4)
+        self._put(struct.pack("<I", value))
+
+    def time(self, ns: int) -> None:
+        """builtin_interfaces Time/Duration: int32 sec, uint32 nanosec."""
+        sec, nanosec = divmod(int(ns), 1_000_000_000)
+        self._align(4)
+        self._put(struct.pack("<iI", sec, nanosec))
+
+    def string(self, text: str) -> None:
+        data = text.encode("utf-8") + b"\0"
+        self.u32(len(data))
+        self._put(data)
+
+    def f64(self, values: np.ndarray) -> None:
+        self._align(8)
+        self._put(np.ascontiguousarray(values, dtype="<f8").tobytes())
+
+    def u32_array(self, values: np.ndarray) -> None:
+        self._align(4)
+        self._put(np.ascontiguousarray(values, dtype="<u4").tobytes())
+
+    def getvalue(self) -> bytes:
+        return _CDR_LE_HEADER + b"".join(self._parts)
+
+
+def _check_bodies(body_ids, vertices, faces):
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces)
     if vertices.ndim != 3 or vertices.shape[2] != 3 or len(vertices) != len(body_ids):
@@ -46,24 +97,47 @@ def scene_update_message(typestore, body_ids: Sequence[int], vertices: np.ndarra
         raise ValueError(f"faces must be (F, 3), got {faces.shape}")
     if faces.size and (faces.min() < 0 or faces.max() >= vertices.shape[1]):
         raise ValueError(f"face indices out of range for {vertices.shape[1]} vertices")
-    T = typestore.types
-    Point = T["geometry_msgs/msg/Point"]
-    identity = T["geometry_msgs/msg/Pose"](
-        position=Point(x=0.0, y=0.0, z=0.0),
-        orientation=T["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0))
-    indices = faces.astype(np.uint32).reshape(-1)                         # (3F,)
-    stamp = stamp_from_ns(typestore, stamp_ns)
-    lifetime = duration_from_ns(typestore, lifetime_ns)
-    entities = []
+    if not np.all(np.isfinite(vertices)):
+        raise ValueError("vertices contain NaN or inf")
+    return vertices, faces
+
+
+def scene_update_cdr(body_ids: Sequence[int], vertices: np.ndarray, faces: np.ndarray, stamp_ns: int,
+                     frame_id: str, kind: str = "ground_truth", lifetime_ns: int = 0) -> bytes:
+    """CDR bytes of a foxglove_msgs/SceneUpdate with one mesh entity per body.
+
+    body_ids (N,) ints; vertices (N, V, 3) metres in ``frame_id``; faces (F, 3) shared topology.
+    ``lifetime_ns`` = 0 keeps an entity until replaced; a few frame periods lets lost bodies vanish.
+    """
+    vertices, faces = _check_bodies(body_ids, vertices, faces)
+    body_color(kind, 0)                                               # validates kind
+    if int(stamp_ns) < 0 or int(lifetime_ns) < 0:
+        raise ValueError(f"stamp and lifetime must be >= 0 ns, got {stamp_ns}, {lifetime_ns}")
+    indices = faces.astype("<u4").reshape(-1)                         # (3F,)
+    out = _CdrWriter()
+    out.u32(0)                                                        # deletions[]
+    out.u32(len(body_ids))                                            # entities[]
     for body_id, body_vertices in zip(body_ids, vertices):
-        r, g, b, a = body_color(kind, body_id)
-        mesh = T["foxglove_msgs/msg/TriangleListPrimitive"](
-            pose=identity, points=[Point(x=x, y=y, z=z) for x, y, z in body_vertices.tolist()],
-            color=T["foxglove_msgs/msg/Color"](r=r, g=g, b=b, a=a), colors=[], indices=indices)
-        metadata = [T["foxglove_msgs/msg/KeyValuePair"](key="kind", value=kind),
-                    T["foxglove_msgs/msg/KeyValuePair"](key="body_id", value=str(int(body_id)))]
-        entities.append(T["foxglove_msgs/msg/SceneEntity"](
-            timestamp=stamp, frame_id=frame_id, id=f"{kind}_{int(body_id)}", lifetime=lifetime,
-            frame_locked=False, metadata=metadata, arrows=[], cubes=[], spheres=[], cylinders=[],
-            lines=[], triangles=[mesh], texts=[], models=[]))
-    return T["foxglove_msgs/msg/SceneUpdate"](deletions=[], entities=entities)
+        body_id = int(body_id)
+        out.time(stamp_ns)                                            # timestamp
+        out.string(frame_id)
+        out.string(f"{kind}_{body_id}")                               # id
+        out.time(lifetime_ns)                                         # lifetime
+        out.u8(0)                                                     # frame_locked = false
+        out.u32(2)                                                    # metadata[]
+        for key, value in (("kind", kind), ("body_id", str(body_id))):
+            out.string(key)
+            out.string(value)
+        for _ in range(5):                                            # arrows, cubes, spheres, cylinders, lines
+            out.u32(0)
+        out.u32(1)                                                    # triangles[]
+        out.f64(_IDENTITY_POSE)                                       # pose
+        out.u32(len(body_vertices))                                   # points[]
+        out.f64(body_vertices.reshape(-1))
+        out.f64(np.array(body_color(kind, body_id)))                  # color
+        out.u32(0)                                                    # colors[]
+        out.u32(len(indices))                                         # indices[]
+        out.u32_array(indices)
+        out.u32(0)                                                    # texts[]
+        out.u32(0)                                                    # models[]
+    return out.getvalue()
