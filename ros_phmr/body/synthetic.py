@@ -44,7 +44,7 @@ def synthetic_smplx_arrays(seed: int = 0, shapedirs_columns: int = 400) -> Dict[
     lmk_faces, lmk_bary = rig.face_landmarks(mesh)
     dyn_faces, dyn_bary = rig.contour_landmarks(mesh)
     template = mesh.points + np.array([0.0, skel.FLOOR_TO_MODEL_Y, 0.0])
-    return {
+    arrays = {
         "v_template": template.astype(np.float64),
         "f": mesh.faces.astype(np.uint32),
         "shapedirs": shapedirs,
@@ -61,6 +61,9 @@ def synthetic_smplx_arrays(seed: int = 0, shapedirs_columns: int = 400) -> Dict[
         "dynamic_lmk_faces_idx": dyn_faces.astype(np.int64),
         "dynamic_lmk_bary_coords": dyn_bary,
     }
+    # Quantise to 1e-10 so last-bit differences between math libraries (SIMD exp/sin, LAPACK,
+    # SciPy's NNLS) practically never change the file's bytes.
+    return {key: np.round(value, 10) if value.dtype == np.float64 else value for key, value in arrays.items()}
 
 
 def write_synthetic_smplx(out_dir: Union[str, Path], seed: int = 0, shapedirs_columns: int = 400) -> Path:
