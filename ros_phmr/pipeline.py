@@ -1,0 +1,368 @@
+"""The ROS-free per-frame pipeline: image + K + prompts in, SMPL-X people out.
+
+Profiles:
+
+- ``prompthmr+multihmr``: Multi-HMR finds everyone; its meshes give each person a box; the
+  boxes, together with the prompts other nodes published (boxes, masks, text, interaction),
+  condition the PromptHMR decoder.
+- ``prompthmr``: PromptHMR on the published prompts only (no prompt, no person).
+- ``multihmr``: Multi-HMR alone (whole body: hands, jaw, expression).
+
+Prompts name people by id. Until the tracker gives detections ids, a detection takes the id of
+the prompted box it overlaps (IoU >= ``match_iou``); other detections are reported with id -1.
+A prompt that cannot be placed (text or interaction for an id with neither a box nor a mask)
+is dropped and reported, never silently ignored.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ros_phmr.drops import Drop
+from ros_phmr.geometry.letterbox import Letterbox, letterbox_numpy, letterbox_torch
+from ros_phmr.geometry.projection import boxes_from_points, project_points
+from ros_phmr.geometry.rotations import matrix_to_axis_angle
+from ros_phmr.people import PROMPT_BOX, PROMPT_INTERACTION, PROMPT_MASK, PROMPT_TEXT, PersonEstimate
+from ros_phmr.prompts import FramePrompts
+
+PROFILES = ("prompthmr+multihmr", "prompthmr", "multihmr")
+NUM_JOINTS_OUT = 127  # SMPL-X: 55 skeleton + 72 extra joints
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    profile: str = "prompthmr+multihmr"
+    prompthmr_checkpoint: str = ""
+    multihmr_checkpoint: str = ""
+    smplx_model: str = ""  # "" = the generated synthetic body model
+    resolution: int = 0  # PromptHMR input size; 0 = 896 (the released model's)
+    device: str = "auto"
+    precision: str = "fp32"
+    detection_threshold: float = 0.3
+    max_people: int = 10
+    match_iou: float = 0.5
+    use_mean_hands: bool = True
+    compute_vertices: bool = True
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}, got {self.profile!r}")
+        needs = {"prompthmr": self.profile != "multihmr", "multihmr": self.profile != "prompthmr"}
+        for kind, needed in needs.items():
+            path = getattr(self, f"{kind}_checkpoint")
+            if needed and not path:
+                raise ValueError(f"profile {self.profile!r} needs {kind}_checkpoint (official "
+                                 "file, or `ros-phmr assets` for random weights)")
+        if self.precision not in ("fp32", "fp16", "bf16"):
+            raise ValueError(f"precision must be fp32, fp16 or bf16, got {self.precision!r}")
+        if self.resolution and self.resolution % 14:
+            raise ValueError(f"resolution {self.resolution} must be a multiple of 14")
+
+    @classmethod
+    def from_parameters(cls, params: dict) -> "PipelineConfig":
+        """From the node's parameter values (ros_phmr/ros/parameters.py names)."""
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in params.items() if k in names})
+
+
+@dataclass
+class FrameResult:
+    people: list[PersonEstimate]
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+    drops: list[Drop] = field(default_factory=list)
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for but CUDA is not available")
+    return device
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in a (N, 4) with every box in b (M, 4), xyxy -> (N, M)."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
+    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=-1)  # noqa: E731
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+@dataclass
+class _Person:
+    """One person to decode: where (box), what was prompted, and under which id."""
+
+    person_id: int
+    box: np.ndarray  # (4,) original pixels
+    score: float
+    mask: np.ndarray | None = None
+    text: str | None = None
+    kinds: int = 0
+
+
+class Pipeline:
+    """Loads the models of a profile once; ``process`` runs one frame."""
+
+    def __init__(self, config: PipelineConfig) -> None:
+        from ros_phmr.body import BodyModel
+        from ros_phmr.demo import synthetic_model_path
+
+        self.config = config
+        self.device = _resolve_device(config.device)
+        self._amp = (self.device.type == "cuda" and config.precision != "fp32")
+        self._amp_dtype = torch.bfloat16 if config.precision == "bf16" else torch.float16
+        smplx_path = config.smplx_model or synthetic_model_path()
+        self.model_name = "SMPL-X" if config.smplx_model else "synthetic SMPL-X-format mannequin"
+        self.body = BodyModel.from_file(smplx_path).to(self.device).eval()
+        self.detector = self.decoder = None
+        if config.profile != "prompthmr":
+            from ros_phmr.model.multihmr.model import MultiHMR
+
+            self.detector = MultiHMR.from_checkpoint(config.multihmr_checkpoint, self.body,
+                                                     max_people=config.max_people)
+            self.detector.to(self.device)
+        if config.profile != "multihmr":
+            from ros_phmr.model.prompthmr.model import PromptHMR
+
+            self.decoder = PromptHMR.from_checkpoint(config.prompthmr_checkpoint, self.body)
+            self.decoder.to(self.device)
+        self.decoder_size = config.resolution or 896
+
+    # -- what the node publishes about the model ----------------------------------------
+
+    @property
+    def faces(self) -> np.ndarray:
+        return self.body.faces.cpu().numpy().astype(np.uint32)  # (F, 3)
+
+    @property
+    def vertex_count(self) -> int:
+        return int(self.body.v_template.shape[0])
+
+    @property
+    def joint_names(self) -> list[str]:
+        from smplx.joint_names import JOINT_NAMES
+
+        return list(JOINT_NAMES[:NUM_JOINTS_OUT])
+
+    @property
+    def num_betas(self) -> int:
+        return 10
+
+    @property
+    def num_expression(self) -> int:
+        return 10
+
+    @property
+    def region_names(self) -> list[str]:
+        return list(self.body.regions.names)
+
+    def describe(self) -> str:
+        parts = [f"profile {self.config.profile}", f"device {self.device}",
+                 f"body {self.model_name}"]
+        if self.detector is not None:
+            parts.append(f"Multi-HMR {self.config.multihmr_checkpoint} "
+                         f"({self.detector.config.image_size} px)")
+        if self.decoder is not None:
+            parts.append(f"PromptHMR {self.config.prompthmr_checkpoint} ({self.decoder_size} px)")
+        return ", ".join(parts)
+
+    def close(self) -> None:
+        """Release the models (and GPU memory)."""
+        self.detector = self.decoder = self.body = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    # -- one frame ----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def process(self, image: np.ndarray, K: np.ndarray,
+                prompts: FramePrompts | None = None) -> FrameResult:
+        """Estimate everyone in ``image`` (H, W, 3) uint8 RGB with intrinsics K (3, 3)."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or not image.size:
+            raise ValueError(f"image must be a non-empty (H, W, 3) uint8 RGB array, got "
+                             f"{image.shape} {image.dtype}")
+        K = np.asarray(K, np.float64)
+        prompts = prompts or FramePrompts()
+        timings: dict[str, float] = {}
+        drops: list[Drop] = []
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            now = time.perf_counter()
+            timings[stage] = timings.get(stage, 0.0) + now - clock
+            clock = now
+
+        frame = torch.from_numpy(np.ascontiguousarray(image)).to(self.device, non_blocking=True)
+        lap("upload")
+        detections = None
+        if self.detector is not None:
+            detections = self._detect(frame, K, lap)
+        if self.decoder is None:
+            people = self._people_from_detector(detections, K)
+            lap("body_model")
+        else:
+            persons = self._fuse(detections, K, prompts, image.shape[1], image.shape[0], drops)
+            lap("prompt_fusion")
+            people = self._decode(frame, K, persons, prompts, lap) if persons else []
+        return FrameResult(people, timings, drops)
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self._amp)
+
+    def _detect(self, frame: torch.Tensor, K: np.ndarray, lap):
+        size = self.detector.config.image_size
+        net_in, lb = letterbox_torch(frame, size)
+        K_in = torch.as_tensor(lb.intrinsics_to_letterbox(K), dtype=torch.float32,
+                               device=self.device)
+        lap("preprocess")
+        with self._autocast():
+            out = self.detector(net_in[None], K_in[None], threshold=self.config.detection_threshold,
+                                max_people=self.config.max_people)
+        lap("detector")
+        return out
+
+    def _detection_boxes(self, out, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (D, 4) in original pixels around each detected mesh, and scores (D,)."""
+        valid = out.valid[0]
+        verts = out.vertices[0][valid].float()  # (D, V, 3), camera frame
+        uv = project_points(verts, torch.as_tensor(K, dtype=torch.float32, device=verts.device))
+        return (boxes_from_points(uv).cpu().numpy().astype(np.float32),
+                out.scores[0][valid].float().cpu().numpy())
+
+    def _fuse(self, out, K: np.ndarray, prompts: FramePrompts, width: int, height: int,
+              drops: list[Drop]) -> list[_Person]:
+        """People to decode: every prompted person plus every unmatched detection."""
+        persons: list[_Person] = []
+        for p in prompts.people:
+            box, kinds = p.box, 0
+            if box is not None:
+                kinds |= PROMPT_BOX
+            if p.mask is not None:
+                kinds |= PROMPT_MASK
+                if box is None:
+                    ys, xs = np.nonzero(p.mask)
+                    box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
+            if p.text is not None:
+                kinds |= PROMPT_TEXT
+            if box is None:
+                drops.append(Drop("prompt_unplaced", f"id {p.person_id}: a text prompt needs a "
+                                  "box or mask for that id (no tracker ids yet)"))
+                continue
+            persons.append(_Person(p.person_id, box, p.box_score, p.mask, p.text, kinds))
+        if out is not None and bool(out.valid.any()):
+            det_boxes, det_scores = self._detection_boxes(out, K)
+            prompted = np.stack([p.box for p in persons]) if persons else np.zeros((0, 4))
+            iou = box_iou(det_boxes, prompted) if len(prompted) else np.zeros((len(det_boxes), 0))
+            for i, (box, score) in enumerate(zip(det_boxes, det_scores)):
+                if iou.shape[1] and iou[i].max() >= self.config.match_iou:
+                    continue  # a prompted person: decoded with the prompt's box
+                if not np.all(np.isfinite(box)) or box[2] - box[0] < 1 or box[3] - box[1] < 1:
+                    continue
+                clipped = np.clip(box, 0, [width, height, width, height]).astype(np.float32)
+                if clipped[2] - clipped[0] >= 1 and clipped[3] - clipped[1] >= 1:
+                    persons.append(_Person(-1, clipped, float(score)))
+        known = {p.person_id for p in persons}
+        for a, b in prompts.interaction_pairs:
+            if a not in known or b not in known:
+                drops.append(Drop("interaction_id_unknown", f"pair ({a}, {b}): no person with "
+                                  "that id in this frame"))
+        return persons[: self.config.max_people]
+
+    def _decode(self, frame: torch.Tensor, K: np.ndarray, persons: list[_Person],
+                prompts: FramePrompts, lap) -> list[PersonEstimate]:
+        size = self.decoder_size
+        net_in, lb = letterbox_torch(frame, size)
+        K_in = lb.intrinsics_to_letterbox(K)
+        boxes = lb.boxes_to_letterbox(np.stack([p.box for p in persons]).astype(np.float64))
+        masks = None
+        if any(p.mask is not None for p in persons):
+            masks = np.stack([self._letterbox_mask(p.mask, lb, size) for p in persons])
+        texts = [p.text for p in persons] if any(p.text for p in persons) else None
+        ids = [p.person_id for p in persons]
+        pairs = np.zeros((len(persons), len(persons)), bool)
+        for a, b in prompts.interaction_pairs:
+            if a in ids and b in ids:
+                i, j = ids.index(a), ids.index(b)
+                pairs[i, j] = pairs[j, i] = True
+        decoder_prompts = self.decoder.prepare_prompts(size, 1, boxes, masks, texts,
+                                                       pairs if pairs.any() else False)
+        lap("preprocess")
+        with self._autocast():
+            emb = self.decoder.encode_images(net_in[None], K_in)
+            params = self.decoder.decode(emb, K_in, decoder_prompts.to(self.device))
+        lap("decoder")
+        out = self.decoder.bodies(params, use_mean_hands=self.config.use_mean_hands)
+        lap("body_model")
+        interacting = pairs.any(axis=1)
+        hands = (self.body.hands_mean_left, self.body.hands_mean_right)
+        if not self.config.use_mean_hands:
+            hands = (torch.eye(3, device=self.device).expand(15, 3, 3),) * 2
+        hand_aa = [matrix_to_axis_angle(h).cpu().numpy() for h in hands]
+        return self._estimates(
+            ids=ids, scores=[p.score for p in persons], boxes=[p.box for p in persons],
+            kinds=[p.kinds | (PROMPT_INTERACTION if interacting[i] else 0)
+                   for i, p in enumerate(persons)],
+            rotmats=out["rotmats"], betas=out["betas"], expression=None,
+            hands=hand_aa, jaw=None, transl=out["transl"], joints=out["joints"],
+            vertices=out["vertices"], K=K)
+
+    def _people_from_detector(self, out, K: np.ndarray) -> list[PersonEstimate]:
+        valid = out.valid[0]
+        if not bool(valid.any()):
+            return []
+        boxes, scores = self._detection_boxes(out, K)
+        rot = out.rotmat[0][valid]  # (D, 53, 3, 3)
+        aa = matrix_to_axis_angle(rot.float()).cpu().numpy()  # (D, 53, 3)
+        return self._estimates(
+            ids=[-1] * len(boxes), scores=scores.tolist(), boxes=list(boxes),
+            kinds=[0] * len(boxes), rotmats=rot[:, :22], betas=out.betas[0][valid],
+            expression=out.expression[0][valid], hands=(aa[:, 22:37], aa[:, 37:52]),
+            jaw=aa[:, 52], transl=out.transl[0][valid], joints=out.joints[0][valid],
+            vertices=out.vertices[0][valid], K=K)
+
+    def _estimates(self, *, ids, scores, boxes, kinds, rotmats, betas, expression, hands, jaw,
+                   transl, joints, vertices, K) -> list[PersonEstimate]:
+        """PersonEstimates from batched tensors (one host copy per array)."""
+        n = len(ids)
+        aa = matrix_to_axis_angle(rotmats.float()).cpu().numpy()  # (N, 22, 3)
+        joints = joints.float()
+        uv = project_points(joints, torch.as_tensor(K, dtype=torch.float32,
+                                                    device=joints.device)).cpu().numpy()
+        joints = joints.cpu().numpy()
+        verts = vertices.float().cpu().numpy() if self.config.compute_vertices else None
+        betas = betas.float().cpu().numpy()
+        expr = (np.zeros((n, 10), np.float32) if expression is None
+                else expression.float().cpu().numpy())
+        left, right = (np.broadcast_to(h, (n, 15, 3)) for h in hands)
+        jaw = np.zeros((n, 3), np.float32) if jaw is None else jaw
+        transl = transl.float().cpu().numpy()
+        return [PersonEstimate(
+            track_id=int(ids[i]), score=float(scores[i]), box_xyxy=boxes[i],
+            global_orient=aa[i, 0], body_pose=aa[i, 1:22], left_hand_pose=left[i],
+            right_hand_pose=right[i], jaw_pose=jaw[i], betas=betas[i], expression=expr[i],
+            transl=transl[i], joints_3d=joints[i], joints_2d=uv[i],
+            vertices=None if verts is None else verts[i],
+            prompt_id=int(ids[i]) if kinds[i] else -1, prompt_kinds=int(kinds[i]))
+            for i in range(n)]
+
+    @staticmethod
+    def _letterbox_mask(mask: np.ndarray | None, lb: Letterbox, size: int) -> np.ndarray:
+        """A person's binary mask letterboxed like the image, at the decoder's mask size."""
+        mask_size = 4 * size // 14
+        if mask is None:
+            return np.zeros((1, mask_size, mask_size), np.float32)  # all-zero = no mask
+        boxed, _ = letterbox_numpy(np.repeat(mask.astype(np.uint8)[..., None] * 255, 3, -1),
+                                   size)
+        import cv2
+
+        small = cv2.resize(boxed[..., 0], (mask_size, mask_size), interpolation=cv2.INTER_NEAREST)
+        return (small > 127).astype(np.float32)[None]
