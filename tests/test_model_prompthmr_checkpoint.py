@@ -8,7 +8,6 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -116,3 +115,19 @@ def test_written_file_reads_back_and_other_kinds_are_refused(tmp_path, tiny_netw
         load_checkpoint_file(path, "multihmr")
     with pytest.raises(ValueError, match="unknown checkpoint size"):
         write_random_prompthmr_checkpoint(tmp_path / "x.ckpt", size="huge")
+
+
+def test_keypoint_prompt_modules_load_when_present(tiny_network):
+    """Checkpoints trained with keypoint prompts carry kpt_embeddings (17 joints); the released
+    forward never reads them, but strict loading must accept them."""
+    state = dict(tiny_network)
+    state["prompt_encoder.kpt_embeddings.weight"] = torch.zeros(17, 64)
+    state["prompt_encoder.not_kpt_embeddings.weight"] = torch.zeros(1, 64)
+    dims = PromptHMRDims.from_state_dict(state)
+    assert dims.keypoint_prompt and not TINY_DIMS.keypoint_prompt
+    load_state_dict_strict(PromptHMRNet(dims), state, "PromptHMR checkpoint with keypoint prompts")
+
+
+def test_other_state_dicts_are_not_taken_for_prompthmr():
+    with pytest.raises(ValueError, match="not a PromptHMR state dict"):
+        PromptHMRDims.from_state_dict({"backbone.encoder.cls_token": torch.zeros(1, 1, 64)})

@@ -16,7 +16,7 @@ import torch
 
 from ros_phmr.body import BodyModel, write_synthetic_smplx
 from ros_phmr.model.checkpoint import load_state_dict_strict
-from ros_phmr.model.prompthmr import FULL_DIMS, PromptHMR, PromptHMRNet, prepare_prompts
+from ros_phmr.model.prompthmr import FULL_DIMS, PromptHMR, PromptHMRNet
 from ros_phmr.model.prompthmr.random_checkpoint import random_prompthmr_state_dict, write_random_prompthmr_checkpoint
 
 GOLDEN = Path(__file__).parent / "data" / "golden" / "prompthmr"

@@ -25,7 +25,7 @@ import tempfile
 import zlib
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ import torch
 from ros_phmr.model.prompthmr.dims import DIRECT_DEPTH_INIT, FULL_DIMS, INVERSE_DEPTH_INIT, TINY_DIMS, PromptHMRDims
 from ros_phmr.model.prompthmr.network import PromptHMRNet
 from ros_phmr.model.prompthmr.positional import sinusoid_table
-from ros_phmr.model.prompthmr.smpl_decoder import _released_init_pose
+from ros_phmr.model.prompthmr.smpl_decoder import released_init_pose
 
 PathLike = Union[str, Path]
 SIZES: Dict[str, PromptHMRDims] = {"tiny": TINY_DIMS, "full": FULL_DIMS}
@@ -72,10 +72,8 @@ def _symmetric(rng, shape, bound: float) -> torch.Tensor:
     return _uniform(rng, shape, -bound, bound)
 
 
-def _is_norm(key: str) -> bool:
-    return bool(re.search(r"(norm\d*|norm_final_attn|ln_\w+|neck\.1|mask_downscaling\.[14])\.(weight|bias)$", key)) and not key.endswith(
-        "ln_proj.weight"
-    ) and not key.endswith("ln_proj.bias")
+# LayerNorm (and channel LayerNorm) parameters of every part of the released model.
+_NORM = re.compile(r"\.(norm\d*|norm_final_attn|ln_1|ln_2|ln_final|neck\.1|mask_downscaling\.[14])\.(weight|bias)$")
 
 
 def _network_value(key: str, shape, dims: PromptHMRDims, rng) -> torch.Tensor:
@@ -85,7 +83,7 @@ def _network_value(key: str, shape, dims: PromptHMRDims, rng) -> torch.Tensor:
     if name == "pos_table":
         return sinusoid_table(shape[1], shape[2])
     if key.endswith("smpl_decoder.init_pose"):
-        return _released_init_pose()
+        return released_init_pose()
     if key.endswith(("smpl_decoder.init_betas",)):
         return torch.zeros(shape)
     if key.endswith("smpl_decoder.init_transl"):
@@ -96,7 +94,7 @@ def _network_value(key: str, shape, dims: PromptHMRDims, rng) -> torch.Tensor:
         return torch.from_numpy(rng.standard_normal(shape).astype(np.float32))
     if name == "logit_scale":
         return torch.full(shape, math.log(1 / 0.07))
-    if name in ("cls_token", "mask_token", "pos_embed", "token_embedding.weight") or key.endswith("token_embedding.weight"):
+    if name in ("cls_token", "mask_token", "pos_embed") or key.endswith("token_embedding.weight"):
         return _symmetric(rng, shape, 0.02 * unit)
     if name == "positional_embedding":
         return _symmetric(rng, shape, 0.01 * unit)
@@ -104,7 +102,7 @@ def _network_value(key: str, shape, dims: PromptHMRDims, rng) -> torch.Tensor:
         return _uniform(rng, shape, 0.2, 1.0)
     if re.search(r"(point_embeddings\.\d+|not_embeddings|no_mask_embed|smpl_token|kpt_embeddings|not_kpt_embeddings)\.weight$", key):
         return _symmetric(rng, shape, unit)
-    if _is_norm(key):
+    if _NORM.search(key):
         return _uniform(rng, shape, 0.8, 1.2) if name == "weight" else _symmetric(rng, shape, 0.1)
     if len(shape) >= 2:  # linear / conv weights, text projection, fused in-projection
         fan_in = int(np.prod(shape[1:]))

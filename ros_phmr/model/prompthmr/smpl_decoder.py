@@ -36,7 +36,7 @@ class RegressionHead(nn.Module):
         return self.layers[-1](x)
 
 
-def _released_init_pose() -> torch.Tensor:
+def released_init_pose() -> torch.Tensor:
     upright = torch.tensor([[1.0, 0, 0, 0, -1, 0]])  # rot6d rows of diag(1, -1, -1)
     identity = torch.tensor([[1.0, 0, 0, 0, 1, 0]])
     return torch.cat([upright, identity.repeat(1, NUM_POSE_JOINTS - 1)], dim=1)  # (1, 132)
@@ -61,7 +61,7 @@ class SMPLDecoder(nn.Module):
         self.shape_head = RegressionHead(dim, head_hidden, NUM_BETAS, head_depth)
         self.transl_head = RegressionHead(dim, head_hidden, 2, head_depth)
         self.depth_head = RegressionHead(dim, head_hidden, 1, head_depth)
-        self.register_buffer("init_pose", _released_init_pose())
+        self.register_buffer("init_pose", released_init_pose())
         self.register_buffer("init_betas", torch.zeros(1, NUM_BETAS))
         self.register_buffer("init_transl", torch.zeros(1, 2))
         self.register_buffer("init_depth", torch.tensor([[0.1 if inverse_depth else 10.0]]))
