@@ -8,6 +8,7 @@ from typing import Sequence, Tuple
 
 import numpy as np
 from scipy.optimize import nnls
+from scipy.spatial import cKDTree
 
 from ros_phmr.body import layout
 from ros_phmr.body import mannequin_skeleton as skel
@@ -250,7 +251,7 @@ def pose_correctives(weights: np.ndarray, rng: np.random.Generator) -> np.ndarra
     vertices in its blend zone by a few millimetres, like SMPL-X's correctives near joints."""
     blend = 4.0 * weights * (1.0 - weights)                         # (V, 55), 1 at 50/50 blends
     mixing = rng.normal(0.0, 0.002, size=(layout.NUM_JOINTS - 1, 3, 9))
-    dirs = np.einsum("vj,jck->vcjk", blend[:, 1:], mixing)
+    dirs = blend[:, None, 1:, None] * mixing.transpose(1, 0, 2)[None]  # (V, 3, 54, 9)
     return dirs.reshape(len(weights), 3, layout.NUM_POSE_FEATURES)
 
 
@@ -340,30 +341,28 @@ def contour_landmarks(mesh: MannequinMesh) -> Tuple[np.ndarray, np.ndarray]:
     """dynamic_lmk_faces_idx (79, 17) and dynamic_lmk_bary_coords (79, 17, 3): the 17 jaw
     contour points as seen for neck yaw -39..39 degrees (the visible contour slides around)."""
     skin = np.nonzero((mesh.part == mesh.part_names.index("trunk"))[mesh.faces].all(1))[0]
-    tri = mesh.points[mesh.faces[skin]]
-    centers = tri.mean(1)
+    tri = mesh.points[mesh.faces[skin]]                                   # (Fs, 3, 3)
+    yaw = np.radians(np.arange(layout.DYNAMIC_LANDMARK_BINS) - (layout.DYNAMIC_LANDMARK_BINS - 1) // 2)
     base = np.radians(np.linspace(-80.0, 80.0, layout.DYNAMIC_LANDMARKS))
-    faces_idx = np.zeros((layout.DYNAMIC_LANDMARK_BINS, layout.DYNAMIC_LANDMARKS), np.int64)
-    bary = np.zeros((layout.DYNAMIC_LANDMARK_BINS, layout.DYNAMIC_LANDMARKS, 3))
-    for b in range(layout.DYNAMIC_LANDMARK_BINS):
-        yaw = np.radians(b - (layout.DYNAMIC_LANDMARK_BINS - 1) // 2)
-        angle = np.clip(base + 0.5 * yaw, -np.radians(88.0), np.radians(88.0))
-        height = 1.478 + 0.07 * np.abs(np.sin(angle)) ** 1.5
-        targets = np.stack([0.09 * np.sin(angle), height, 0.012 + 0.11 * np.cos(angle)], 1)
-        for k, target in enumerate(targets):
-            f = int(np.argmin(np.linalg.norm(centers - target, axis=1)))
-            faces_idx[b, k] = skin[f]
-            bary[b, k] = _closest_barycentric(tri[f], target)
-    return faces_idx, bary
+    angle = np.clip(base[None] + 0.5 * yaw[:, None], -np.radians(88.0), np.radians(88.0))  # (79, 17)
+    height = 1.478 + 0.07 * np.abs(np.sin(angle)) ** 1.5
+    targets = np.stack([0.09 * np.sin(angle), height, 0.012 + 0.11 * np.cos(angle)], -1).reshape(-1, 3)
+    _, nearest = cKDTree(tri.mean(1)).query(targets)
+    bary = _closest_barycentric(tri[nearest], targets)
+    shape = (layout.DYNAMIC_LANDMARK_BINS, layout.DYNAMIC_LANDMARKS)
+    return skin[nearest].reshape(shape), bary.reshape(shape + (3,))
 
 
-def _closest_barycentric(tri: np.ndarray, point: np.ndarray) -> np.ndarray:
-    """Barycentric coordinates (3,) of a point's projection onto a triangle, clamped inside."""
-    a, b, c = tri
-    m = np.stack([b - a, c - a], 1)
-    l12, *_ = np.linalg.lstsq(m, point - a, rcond=None)
-    coords = np.clip(np.array([1.0 - l12.sum(), l12[0], l12[1]]), 0.0, None)
-    return coords / coords.sum()
+def _closest_barycentric(tri: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Barycentric coordinates (K, 3) of points' projections onto triangles (K, 3, 3), clamped
+    into the triangle."""
+    e1, e2, d = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], points - tri[:, 0]
+    a11, a12, a22 = (e1 * e1).sum(1), (e1 * e2).sum(1), (e2 * e2).sum(1)
+    b1, b2 = (d * e1).sum(1), (d * e2).sum(1)
+    det = a11 * a22 - a12 ** 2
+    l1, l2 = (a22 * b1 - a12 * b2) / det, (a11 * b2 - a12 * b1) / det
+    coords = np.clip(np.stack([1.0 - l1 - l2, l1, l2], 1), 0.0, None)
+    return coords / coords.sum(1, keepdims=True)
 
 
 def kintree_table() -> np.ndarray:

@@ -9,6 +9,7 @@ way the released file is laid out, so ``smplx.create(out_dir, model_type="smplx"
 The seed only varies what is random in the real model too (hand PCA basis, pose correctives,
 a jitter of the mean hand); the mannequin's geometry is the same for every seed.
 """
+import io
 import zipfile
 from pathlib import Path
 from typing import Dict, Union
@@ -62,8 +63,10 @@ def synthetic_smplx_arrays(seed: int = 0, shapedirs_columns: int = 400) -> Dict[
         "dynamic_lmk_bary_coords": dyn_bary,
     }
     # Quantise to 1e-10 so last-bit differences between math libraries (SIMD exp/sin, LAPACK,
-    # SciPy's NNLS) practically never change the file's bytes.
-    return {key: np.round(value, 10) if value.dtype == np.float64 else value for key, value in arrays.items()}
+    # SciPy's NNLS) practically never change the file's bytes; "+ 0.0" turns -0.0 into 0.0,
+    # which also keeps the mostly-zero arrays compressible.
+    return {key: np.round(value, 10) + 0.0 if value.dtype == np.float64 else value
+            for key, value in arrays.items()}
 
 
 def write_synthetic_smplx(out_dir: Union[str, Path], seed: int = 0, shapedirs_columns: int = 400) -> Path:
@@ -83,11 +86,11 @@ def write_synthetic_smplx(out_dir: Union[str, Path], seed: int = 0, shapedirs_co
 
 
 def _write_npz(path: Path, arrays: Dict[str, np.ndarray]) -> None:
-    """A compressed ``.npz`` like ``np.savez_compressed`` writes, but with fixed member
-    timestamps so the same arrays always give the same bytes."""
+    """A compressed ``.npz`` as ``np.savez_compressed`` writes it, but with fixed member
+    timestamps (the same arrays always give the same bytes) and fast zlib level 1."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for key, value in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.ascontiguousarray(value), allow_pickle=False)
             info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with archive.open(info, "w", force_zip64=True) as handle:
-                np.lib.format.write_array(handle, np.ascontiguousarray(value), allow_pickle=False)
+            archive.writestr(info, buffer.getvalue(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
