@@ -31,6 +31,13 @@ def _cmd_assets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_infer(args: argparse.Namespace) -> int:
+    from ros_phmr.infer import run_infer
+
+    run_infer(args)
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -65,6 +72,31 @@ def build_parser() -> argparse.ArgumentParser:
                         help="checkpoint size: tiny for tests, full for official dimensions")
     assets.add_argument("--seed", type=int, default=0, help="random seed")
     assets.set_defaults(func=_cmd_assets)
+
+    infer = sub.add_parser(
+        "infer", help="estimate SMPL-X people in one image and write JSON",
+        description="One image in, per-person SMPL-X parameters, 3D/2D joints and boxes out. "
+                    "--text and --masks take one value per box ('' for none).")
+    infer.add_argument("image", type=Path, help="image file (PNG, JPEG, ...)")
+    infer.add_argument("--prompthmr", type=Path, help="PromptHMR checkpoint.ckpt")
+    infer.add_argument("--multihmr", type=Path, help="Multi-HMR .pt checkpoint")
+    infer.add_argument("--smplx", type=Path, help="SMPL-X file or folder (default: synthetic)")
+    infer.add_argument("--boxes", nargs="+", metavar="X1,Y1,X2,Y2", help="box prompts in pixels; a box starting with '-' must be "
+                            "written --boxes=-5,10,90,200")
+    infer.add_argument("--text", nargs="+", metavar="TEXT", help="a text prompt per box")
+    infer.add_argument("--masks", nargs="+", metavar="PNG", help="a binary mask PNG per box")
+    infer.add_argument("--interaction", action="store_true",
+                       help="the prompted people interact (cross-person attention)")
+    infer.add_argument("--focal", type=float, help="focal length in pixels (default: diagonal)")
+    infer.add_argument("--fov", type=float, help="horizontal field of view in degrees")
+    infer.add_argument("--resolution", type=int, default=0,
+                       help="PromptHMR input size (multiple of 14; default 896)")
+    infer.add_argument("--threshold", type=float, default=0.3, help="detection threshold")
+    infer.add_argument("--max-people", type=_positive_int, default=10)
+    infer.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    infer.add_argument("--json", type=Path, required=True, help="output JSON path")
+    infer.add_argument("--obj", type=Path, help="folder for one OBJ mesh per person")
+    infer.set_defaults(func=_cmd_infer)
     return parser
 
 
