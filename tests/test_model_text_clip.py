@@ -50,7 +50,7 @@ def test_tokenizer_rejects_non_strings():
 
 def test_dims_read_from_weights(text_state):
     dims = ClipTextDims.from_state_dict(text_state, "encoder.")
-    assert dims == ClipTextDims(vocab_size=49408, context_length=77, width=64, layers=2, heads=1, output_dim=48)
+    assert dims == ClipTextDims(vocab_size=49408, context_length=77, width=128, layers=2, heads=2, output_dim=48)
     with pytest.raises(ValueError, match="no CLIP text tower"):
         ClipTextDims.from_state_dict({}, "encoder.")
 

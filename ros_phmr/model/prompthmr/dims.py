@@ -115,5 +115,5 @@ TINY_DIMS = PromptHMRDims(
     inverse_depth=True,
     mask_prompt=True,
     keypoint_prompt=False,
-    text=ClipTextDims(vocab_size=49408, context_length=77, width=64, layers=2, heads=1, output_dim=48),
+    text=ClipTextDims(vocab_size=49408, context_length=77, width=128, layers=2, heads=2, output_dim=48),
 )
