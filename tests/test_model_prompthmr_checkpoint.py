@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ros_phmr.model.checkpoint import load_checkpoint_file, load_state_dict_strict
-from ros_phmr.model.prompthmr import FULL_DIMS, TINY_DIMS, PromptHMRDims, PromptHMRNet, split_body_buffers
+from ros_phmr.model.prompthmr import FULL_DIMS, TINY_DIMS, PromptHMR, PromptHMRDims, PromptHMRNet, split_body_buffers
 from ros_phmr.model.prompthmr.random_checkpoint import (
     dims_for,
     network_layout,
@@ -131,3 +131,10 @@ def test_keypoint_prompt_modules_load_when_present(tiny_network):
 def test_other_state_dicts_are_not_taken_for_prompthmr():
     with pytest.raises(ValueError, match="not a PromptHMR state dict"):
         PromptHMRDims.from_state_dict({"backbone.encoder.cls_token": torch.zeros(1, 1, 64)})
+
+
+def test_a_checkpoint_without_smplx_buffers_needs_a_model_file(tiny_network):
+    with pytest.raises(ValueError, match="no SMPL-X buffers"):
+        PromptHMR.from_state_dict(tiny_network, body_model=None)
+    with pytest.raises(ValueError, match="transl_target"):
+        PromptHMR(PromptHMRNet(TINY_DIMS), torch.nn.Identity(), transl_target="pelvis")

@@ -1,8 +1,8 @@
 """PromptHMR: promptable multi-person SMPL-X recovery, loading the released checkpoint as is.
 
-``PromptHMR.from_checkpoint(path, body_model)`` reads the official Lightning file (strictly:
-every network key must be present with its shape, nothing unknown may be left over) and an
-SMPL-X model for the bodies. The checkpoint also stores body-model buffers: ``smplx.*`` (the
+``PromptHMR.from_checkpoint(path, body_model=None)`` reads the official Lightning file (strictly:
+every network key must be present with its shape, nothing unknown may be left over) and,
+optionally, an SMPL-X model file for the bodies. The checkpoint also stores body-model buffers: ``smplx.*`` (the
 SMPL-X layer upstream poses its meshes with) and ``smpl.*`` plus the 6890x10475 ``smplx2smpl``
 map (only for upstream's SMPL evaluation outputs). Without an SMPL-X file the bodies are built
 from ``smplx.*`` (exactly upstream's meshes); everything else is set aside and not kept.
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ros_phmr.body import BodyModel
 from ros_phmr.geometry.rotations import rot6d_to_matrix
 from ros_phmr.model.checkpoint import load_checkpoint_file, load_state_dict_strict
 from ros_phmr.model.prompthmr.body_buffers import has_smplx_buffers, smplx_arrays_from_buffers
@@ -41,8 +42,6 @@ def split_body_buffers(state_dict: Mapping[str, torch.Tensor]) -> Tuple[Dict[str
 def _body_module(body_model, body_buffers: Mapping[str, torch.Tensor]) -> nn.Module:
     if isinstance(body_model, nn.Module):
         return body_model
-    from ros_phmr.body import BodyModel
-
     if body_model is not None:
         return BodyModel.from_file(body_model, num_betas=10, num_expression=10)
     if not has_smplx_buffers(body_buffers):
