@@ -6,7 +6,6 @@ the recorded seed (ViT-S, 448 px), with the synthetic SMPL-X model of
 ``write_synthetic_smplx(dir, seed=0)``; the recipes are in the matching .json files. Here the same
 checkpoint and body model are regenerated and OUR model must reproduce the upstream outputs.
 """
-import hashlib
 import json
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from ros_phmr.geometry.rotations import matrix_to_axis_angle
 from ros_phmr.model.checkpoint import load_checkpoint_file
 from ros_phmr.model.multihmr import MultiHMR, MultiHMRNet
 from ros_phmr.model.multihmr.random_checkpoint import write_random_multihmr_checkpoint
+from golden import npz_fingerprint
 
 GOLDEN = Path(__file__).parent / "data" / "golden" / "multihmr"
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406], dtype=torch.float64)
@@ -45,20 +45,13 @@ def checkpoint(tmp_path_factory):
     return load_checkpoint_file(path, "multihmr")
 
 
-def _fingerprint(path):
-    arrays = np.load(path)
-    digest = hashlib.sha256()
-    for key in sorted(arrays.files):
-        digest.update(key.encode())
-        digest.update(np.ascontiguousarray(arrays[key]).tobytes())
-    return digest.hexdigest()
 
 
 @pytest.fixture(scope="module")
 def body(tmp_path_factory):
     path = write_synthetic_smplx(tmp_path_factory.mktemp("smplx"), seed=0)
     expected = json.loads((GOLDEN / "multihmr_s448_many.json").read_text())["smplx_sha256"]
-    assert _fingerprint(path) == expected, (
+    assert npz_fingerprint(path) == expected, (
         "write_synthetic_smplx(seed=0) changed since the vertex goldens were made; regenerate "
         "tests/data/golden/multihmr with the upstream driver (see the .json recipes)"
     )

@@ -5,7 +5,6 @@ checkpoints that OUR ``random_prompthmr_state_dict`` writes for the recorded see
 buffers from ``write_synthetic_smplx(dir, seed=0)``), and running upstream's forward on the
 recorded inputs. We regenerate the checkpoints from the seeds and compare on CPU in fp32.
 """
-import hashlib
 import json
 import math
 from pathlib import Path
@@ -18,6 +17,7 @@ from ros_phmr.body import BodyModel, write_synthetic_smplx
 from ros_phmr.model.checkpoint import load_state_dict_strict
 from ros_phmr.model.prompthmr import FULL_DIMS, PromptHMR, PromptHMRNet
 from ros_phmr.model.prompthmr.random_checkpoint import random_prompthmr_state_dict, write_random_prompthmr_checkpoint
+from golden import npz_fingerprint
 
 GOLDEN = Path(__file__).parent / "data" / "golden" / "prompthmr"
 RECIPE = json.loads((GOLDEN / "recipe.json").read_text(encoding="utf-8"))
@@ -54,19 +54,12 @@ def assert_matches(out, golden, keys, atol=PARAM_TOL):
         assert diff <= atol, f"{key}: max abs diff {diff:.3g} > {atol}"
 
 
-def _sha256_of_arrays(path):
-    arrays = np.load(path)
-    digest = hashlib.sha256()
-    for key in sorted(arrays.files):
-        digest.update(key.encode())
-        digest.update(np.ascontiguousarray(arrays[key]).tobytes())
-    return digest.hexdigest()
 
 
 @pytest.fixture(scope="module")
 def smplx_file(tmp_path_factory):
     path = write_synthetic_smplx(tmp_path_factory.mktemp("smplx"), seed=0)
-    assert _sha256_of_arrays(path) == RECIPE["smplx_sha256"], (
+    assert npz_fingerprint(path) == RECIPE["smplx_sha256"], (
         "write_synthetic_smplx(seed=0) changed since the PromptHMR goldens were made: regenerate "
         "tests/data/golden/prompthmr with the upstream driver (recipe.json)"
     )
