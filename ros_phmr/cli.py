@@ -38,6 +38,17 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from ros_phmr.model.compact import convert_checkpoints
+
+    start = time.perf_counter()
+    out = convert_checkpoints(args.out, args.prompthmr, args.multihmr, half=args.fp16,
+                              text_tower=not args.no_text, body_buffers=not args.no_body)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) in "
+          f"{time.perf_counter() - start:.1f} s; the source checkpoints' licences apply to it")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -97,6 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
     infer.add_argument("--json", type=Path, required=True, help="output JSON path")
     infer.add_argument("--obj", type=Path, help="folder for one OBJ mesh per person")
     infer.set_defaults(func=_cmd_infer)
+
+    convert = sub.add_parser(
+        "convert", help="convert official checkpoints to ros_phmr's compact safetensors file",
+        description="One .safetensors file with the PromptHMR and/or Multi-HMR weights and their "
+                    "settings as JSON: no pickle, optionally fp16, optionally without the CLIP "
+                    "text tower. Every --prompthmr/--multihmr option accepts the result.")
+    convert.add_argument("--prompthmr", type=Path, help="PromptHMR checkpoint.ckpt")
+    convert.add_argument("--multihmr", type=Path, help="Multi-HMR .pt checkpoint")
+    convert.add_argument("-o", "--out", type=Path, required=True, help="output .safetensors")
+    convert.add_argument("--fp16", action="store_true", help="store weight matrices as fp16")
+    convert.add_argument("--no-text", action="store_true", help="leave out the CLIP text tower")
+    convert.add_argument("--no-body", action="store_true",
+                         help="leave out PromptHMR's SMPL-X buffers (then pass --smplx)")
+    convert.set_defaults(func=_cmd_convert)
     return parser
 
 

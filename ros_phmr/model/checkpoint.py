@@ -140,6 +140,8 @@ def load_checkpoint_file(path: Union[str, Path], kind: str) -> dict:
         raise FileNotFoundError(f"{CHECKPOINT_KINDS[kind][0]} checkpoint not found: {path}")
     if not path.is_file():
         raise ValueError(f"{path} is not a file; pass the checkpoint file itself")
+    if path.suffix == ".safetensors":
+        return _from_compact(path, kind)
     state_dict, args = _split_payload(_torch_load(path, kind), path)
     found = detect_checkpoint_kind(state_dict)
     if found != kind:
@@ -148,6 +150,18 @@ def load_checkpoint_file(path: Union[str, Path], kind: str) -> dict:
             f"(keys {', '.join(p + '*' for p in CHECKPOINT_KINDS[kind][1])}), but it looks like {_describe(state_dict)}"
         )
     return {"kind": kind, "path": path, "state_dict": state_dict, "args": args}
+
+
+def _from_compact(path: Path, kind: str) -> dict:
+    """The ``kind`` component of a compact file (see :mod:`ros_phmr.model.compact`)."""
+    from ros_phmr.model.compact import read_compact
+
+    parts = read_compact(path)
+    if kind not in parts:
+        raise ValueError(f"{path}: this compact checkpoint holds {', '.join(sorted(parts))}, "
+                         f"not a {CHECKPOINT_KINDS[kind][0]} model")
+    return {"kind": kind, "path": path, "state_dict": parts[kind]["state_dict"],
+            "args": parts[kind]["args"]}
 
 
 def state_dict_mismatches(
