@@ -8,6 +8,9 @@ Profiles:
 - ``prompthmr``: PromptHMR on the published prompts only (no prompt, no person).
 - ``multihmr``: Multi-HMR alone (whole body: hands, jaw, expression).
 
+When both checkpoints hold the same backbone (a fused model trained under both heads), the
+backbone runs once per frame and both heads read its tokens.
+
 Prompts name people by id. Until the tracker gives detections ids, a detection takes the id of
 the prompted box it overlaps (IoU >= ``match_iou``); other detections are reported with id -1.
 A prompt that cannot be placed (text or interaction for an id with neither a box nor a mask)
@@ -25,6 +28,7 @@ from ros_phmr.drops import Drop
 from ros_phmr.geometry.letterbox import Letterbox, letterbox_numpy, letterbox_torch
 from ros_phmr.geometry.projection import boxes_from_points, project_points
 from ros_phmr.geometry.rotations import matrix_to_axis_angle
+from ros_phmr.model.multihmr.model import place_bodies
 from ros_phmr.people import PROMPT_BOX, PROMPT_INTERACTION, PROMPT_MASK, PROMPT_TEXT, PersonEstimate
 from ros_phmr.prompts import FramePrompts
 
@@ -133,6 +137,29 @@ class Pipeline:
             self.decoder = PromptHMR.from_checkpoint(config.prompthmr_checkpoint, self.body)
             self.decoder.to(self.device)
         self.decoder_size = config.resolution or 896
+        self.shared_backbone = self._tie_backbones()
+
+    def _tie_backbones(self) -> bool:
+        """One backbone for detector and decoder when both checkpoints hold the same one.
+
+        A fused checkpoint (one backbone trained under both heads) stores the backbone in both
+        layouts; it then runs once per frame, at the detector's resolution.
+        """
+        if self.detector is None or self.decoder is None:
+            return False
+        det = self.detector.net.backbone.encoder
+        dec = self.decoder.net.image_encoder.backbone.encoder
+        a, b = det.state_dict(), dec.state_dict()
+        if a.keys() != b.keys() or any(a[k].shape != b[k].shape or not torch.equal(a[k], b[k])
+                                       for k in a):
+            return False
+        size = self.detector.config.image_size
+        if self.config.resolution and self.config.resolution != size:
+            raise ValueError(f"detector and decoder share one backbone, which runs at {size} px; "
+                             f"resolution {self.config.resolution} cannot differ")
+        self.decoder.net.image_encoder.backbone.encoder = det  # one module, one copy in memory
+        self.decoder_size = size
+        return True
 
     # -- what the node publishes about the model ----------------------------------------
 
@@ -203,32 +230,37 @@ class Pipeline:
 
         frame = torch.from_numpy(np.ascontiguousarray(image)).to(self.device, non_blocking=True)
         lap("upload")
-        detections = None
+        detections = shared = None
         if self.detector is not None:
-            detections = self._detect(frame, K, lap)
+            detections, shared = self._detect(frame, K, lap)
         if self.decoder is None:
             people = self._people_from_detector(detections, K)
             lap("body_model")
         else:
             persons = self._fuse(detections, K, prompts, image.shape[1], image.shape[0], drops)
             lap("prompt_fusion")
-            people = self._decode(frame, K, persons, prompts, lap) if persons else []
+            people = self._decode(frame, K, persons, prompts, lap, shared) if persons else []
         return FrameResult(people, timings, drops)
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self._amp)
 
     def _detect(self, frame: torch.Tensor, K: np.ndarray, lap):
+        """Multi-HMR on the frame; with a shared backbone also (tokens, letterbox) for the decoder."""
         size = self.detector.config.image_size
         net_in, lb = letterbox_torch(frame, size)
         K_in = torch.as_tensor(lb.intrinsics_to_letterbox(K), dtype=torch.float32,
                                device=self.device)
         lap("preprocess")
+        net = self.detector.net
         with self._autocast():
-            out = self.detector(net_in[None], K_in[None], threshold=self.config.detection_threshold,
-                                max_people=self.config.max_people)
+            tokens = net.tokens(net_in[None])  # (1, N, D): the frame's only backbone pass
+            found, score_map = net.detect(tokens, self.config.detection_threshold,
+                                          max_people=self.config.max_people)
+            out = net.regress(tokens, K_in[None], found, score_map)
+        out = place_bodies(self.detector.body, out, self.detector.config.person_center_joint)
         lap("detector")
-        return out
+        return out, ((tokens, lb) if self.shared_backbone else None)
 
     def _detection_boxes(self, out, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Boxes (D, 4) in original pixels around each detected mesh, and scores (D,)."""
@@ -278,9 +310,11 @@ class Pipeline:
         return persons[: self.config.max_people]
 
     def _decode(self, frame: torch.Tensor, K: np.ndarray, persons: list[_Person],
-                prompts: FramePrompts, lap) -> list[PersonEstimate]:
+                prompts: FramePrompts, lap, shared=None) -> list[PersonEstimate]:
         size = self.decoder_size
-        net_in, lb = letterbox_torch(frame, size)
+        tokens, lb = shared if shared is not None else (None, None)
+        if tokens is None:
+            net_in, lb = letterbox_torch(frame, size)
         K_in = lb.intrinsics_to_letterbox(K)
         boxes = lb.boxes_to_letterbox(np.stack([p.box for p in persons]).astype(np.float64))
         masks = None
@@ -297,7 +331,11 @@ class Pipeline:
                                                        pairs if pairs.any() else False)
         lap("preprocess")
         with self._autocast():
-            emb = self.decoder.encode_images(net_in[None], K_in)
+            if tokens is None:
+                emb = self.decoder.encode_images(net_in[None], K_in)
+            else:
+                grid = size // 14
+                emb = self.decoder.encode_tokens(tokens, grid, grid, K_in)
             params = self.decoder.decode(emb, K_in, decoder_prompts.to(self.device))
         lap("decoder")
         out = self.decoder.bodies(params, use_mean_hands=self.config.use_mean_hands)

@@ -39,13 +39,17 @@ def write_compact(path: str | Path, components: Mapping[str, Mapping], half: boo
     path = Path(path)
     if path.suffix != SUFFIX:
         raise ValueError(f"compact checkpoints end in {SUFFIX}, got {path.name}")
-    tensors, described = {}, {}
+    tensors, described, storages = {}, {}, set()
     for name, part in components.items():
         for key, tensor in part["state_dict"].items():
             t = tensor.detach().cpu()
             if half and t.is_floating_point() and t.dim() >= 2 and key.endswith(".weight"):
                 t = t.half()
-            tensors[f"{name}/{key}"] = t.contiguous()
+            t = t.contiguous()
+            if t.numel() and t.untyped_storage().data_ptr() in storages:
+                t = t.clone()  # safetensors stores each tensor on its own (a fused backbone)
+            storages.add(t.untyped_storage().data_ptr())
+            tensors[f"{name}/{key}"] = t
         described[name] = {"args": _json_safe(dict(part.get("args", {}))),
                            "tensors": len(part["state_dict"])}
     path.parent.mkdir(parents=True, exist_ok=True)

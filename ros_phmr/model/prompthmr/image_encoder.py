@@ -31,7 +31,11 @@ class ImageEncoder(nn.Module):
         """images (B, 3, S, S) ImageNet-normalised -> (B, D, S/14, S/14)."""
         encoder = self.backbone.encoder
         rows, cols = encoder.token_grid(images.shape[-2], images.shape[-1])
-        tokens = encoder(images)  # (B, rows*cols, Dv)
+        return self.from_tokens(encoder(images), rows, cols)
+
+    def from_tokens(self, tokens: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+        """Backbone tokens (B, rows*cols, Dv) -> (B, D, rows, cols): the neck alone, for a
+        backbone that already ran (one shared by the detector)."""
         grid = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, rows, cols)  # (B, Dv, rows, cols)
         return self.neck(grid)
 

@@ -133,6 +133,13 @@ class PromptHMR(nn.Module):
             raise ValueError(f"images must have shape (B, 3, S, S) (square letterboxed input), got {tuple(images.shape)}")
         return self.net.encode_images(images, _intrinsics(K, images.shape[0], images.device))
 
+    def encode_tokens(self, tokens: torch.Tensor, rows: int, cols: int, K: ArrayLike) -> torch.Tensor:
+        """Backbone tokens (B, rows*cols, Dv) of the letterboxed input, K of that input ->
+        (B, D, rows, cols): ``encode_images`` without running the backbone again."""
+        net = self.net
+        embeddings = net.image_encoder.from_tokens(tokens, rows, cols)
+        return net.cam_encoder(embeddings, _intrinsics(K, tokens.shape[0], tokens.device))
+
     def decode(self, image_embeddings: torch.Tensor, K: ArrayLike, prompts: PersonPrompts) -> Dict[str, torch.Tensor]:
         """Raw per-person parameters (pose_6d, betas, transl, transl_c, depth_c, features, ...)."""
         K = _intrinsics(K, image_embeddings.shape[0], image_embeddings.device)
