@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ros_phmr.drops import Drop
+from ros_phmr.geometry.camera import validate_intrinsics
 from ros_phmr.geometry.letterbox import Letterbox, letterbox_numpy, letterbox_torch
 from ros_phmr.geometry.projection import boxes_from_points, project_points
 from ros_phmr.geometry.rotations import matrix_to_axis_angle
@@ -214,7 +215,7 @@ class Pipeline:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or not image.size:
             raise ValueError(f"image must be a non-empty (H, W, 3) uint8 RGB array, got "
                              f"{image.shape} {image.dtype}")
-        K = np.asarray(K, np.float64)
+        K = validate_intrinsics(K, image.shape[1], image.shape[0])  # NaN, f <= 0: ValueError
         prompts = prompts or FramePrompts()
         timings: dict[str, float] = {}
         drops: list[Drop] = []

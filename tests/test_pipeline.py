@@ -118,6 +118,14 @@ def test_bad_images_raise_clear_errors(assets, bad):
         pipe.process(bad, default_intrinsics(W, H))
 
 
+def test_nan_intrinsics_raise_a_clear_error(assets, frame):
+    image, K = frame
+    bad = K.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN|finite"):
+        Pipeline(_config(assets, "multihmr")).process(image, bad)
+
+
 def test_profile_without_its_checkpoint_is_refused():
     with pytest.raises(ValueError, match="multihmr_checkpoint"):
         PipelineConfig(profile="multihmr")
