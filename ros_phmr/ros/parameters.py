@@ -49,8 +49,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "generated synthetic body model (not SMPL-X: for demos and tests)."),
     ParamSpec("resolution", 0, "Square model input size in pixels (multiple of 14); 0 = the "
               "checkpoint's own.", min_value=0, max_value=1288),
-    ParamSpec("backend", "torch", "Inference backend.", choices=("torch", "onnxruntime",
-                                                                  "tensorrt")),
+    ParamSpec("backend", "torch", "Inference backend (ONNX Runtime and TensorRT engines come "
+              "with the acceleration work).", choices=("torch",)),
     ParamSpec("precision", "fp16", "Compute precision on GPU (CPU always runs fp32).",
               choices=("fp32", "fp16", "bf16")),
     ParamSpec("device", "auto", "torch device: auto (cuda when available), cpu, cuda, cuda:N."),
@@ -76,13 +76,6 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     # outputs
     ParamSpec("publish_vertices", True, "Include the 10475 vertices per person in "
               "~/meshes (about 126 kB per person)."),
-    ParamSpec("publish_markers", False, "Also publish visualization_msgs/MarkerArray for RViz."),
-    ParamSpec("visualization_rate", 10.0, "Most Foxglove/marker updates per second.",
-              min_value=0.0, max_value=120.0),
-    ParamSpec("foxglove_server", False, "Start a Foxglove WebSocket server in the node."),
-    ParamSpec("foxglove_host", "127.0.0.1", "Address the Foxglove server binds to."),
-    ParamSpec("foxglove_port", 8765, "Port of the Foxglove server.", min_value=1,
-              max_value=65535),
     ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics updates.", min_value=0.1,
               max_value=60.0, launch_argument=False),
 )
