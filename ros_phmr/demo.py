@@ -33,7 +33,7 @@ TF_STATIC_TOPIC = "/tf_static"
 GROUND_TRUTH_SCENE_TOPIC = "/phmr/ground_truth/scene"
 WORLD_FRAME = "world"
 CAMERA_FRAME = "camera_optical_frame"
-SYNTHETIC_LABEL = "SYNTHETIC body model (not SMPL-X), random-weight estimator"
+SYNTHETIC_LABEL = "SYNTHETIC body model (not SMPL-X), ground-truth bodies only"
 # Body-model generator seed: one cached synthetic model serves every demo seed.
 SYNTHETIC_MODEL_SEED = 0
 

@@ -31,7 +31,7 @@ from ros_phmr.geometry.projection import boxes_from_points, project_points
 from ros_phmr.geometry.rotations import matrix_to_axis_angle
 from ros_phmr.model.multihmr.model import place_bodies
 from ros_phmr.people import PROMPT_BOX, PROMPT_INTERACTION, PROMPT_MASK, PROMPT_TEXT, PersonEstimate
-from ros_phmr.prompts import FramePrompts
+from ros_phmr.prompts import FramePrompts, check_box
 
 PROFILES = ("prompthmr+multihmr", "prompthmr", "multihmr")
 NUM_JOINTS_OUT = 127  # SMPL-X: 55 skeleton + 72 extra joints
@@ -139,6 +139,10 @@ class Pipeline:
             self.decoder.to(self.device)
         self.decoder_size = config.resolution or 896
         self.shared_backbone = self._tie_backbones()
+        # Hand pose that PromptHMR people carry (it predicts none): constant, so converted once.
+        hands = ((self.body.hands_mean_left, self.body.hands_mean_right) if config.use_mean_hands
+                 else (torch.eye(3, device=self.device).expand(15, 3, 3),) * 2)
+        self._decoder_hands_aa = tuple(matrix_to_axis_angle(h).cpu().numpy() for h in hands)
 
     def _tie_backbones(self) -> bool:
         """One backbone for detector and decoder when both checkpoints hold the same one.
@@ -298,10 +302,8 @@ class Pipeline:
             for i, (box, score) in enumerate(zip(det_boxes, det_scores)):
                 if iou.shape[1] and iou[i].max() >= self.config.match_iou:
                     continue  # a prompted person: decoded with the prompt's box
-                if not np.all(np.isfinite(box)) or box[2] - box[0] < 1 or box[3] - box[1] < 1:
-                    continue
-                clipped = np.clip(box, 0, [width, height, width, height]).astype(np.float32)
-                if clipped[2] - clipped[0] >= 1 and clipped[3] - clipped[1] >= 1:
+                clipped, _ = check_box(box, width, height)  # None: degenerate or off-image
+                if clipped is not None:
                     persons.append(_Person(-1, clipped, float(score)))
         known = {p.person_id for p in persons}
         for a, b in prompts.interaction_pairs:
@@ -342,16 +344,12 @@ class Pipeline:
         out = self.decoder.bodies(params, use_mean_hands=self.config.use_mean_hands)
         lap("body_model")
         interacting = pairs.any(axis=1)
-        hands = (self.body.hands_mean_left, self.body.hands_mean_right)
-        if not self.config.use_mean_hands:
-            hands = (torch.eye(3, device=self.device).expand(15, 3, 3),) * 2
-        hand_aa = [matrix_to_axis_angle(h).cpu().numpy() for h in hands]
         return self._estimates(
             ids=ids, scores=[p.score for p in persons], boxes=[p.box for p in persons],
             kinds=[p.kinds | (PROMPT_INTERACTION if interacting[i] else 0)
                    for i, p in enumerate(persons)],
             rotmats=out["rotmats"], betas=out["betas"], expression=None,
-            hands=hand_aa, jaw=None, transl=out["transl"], joints=out["joints"],
+            hands=self._decoder_hands_aa, jaw=None, transl=out["transl"], joints=out["joints"],
             vertices=out["vertices"], K=K)
 
     def _people_from_detector(self, out, K: np.ndarray) -> list[PersonEstimate]:

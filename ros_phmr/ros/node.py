@@ -231,19 +231,18 @@ class PhmrNode(LifecycleNode):
         for pid, mask in masks.items():
             self._report(self._prompts.set_mask(pid, stamp, mask))
 
+    def _set_text(self, person_id: int, stamp: int, text: str) -> list:
+        drops = ([Drop("text_id_invalid", f"person id {person_id} < 0")] if person_id < 0
+                 else self._prompts.set_text(person_id, stamp, text))
+        self._report(drops)
+        return drops
+
     def _on_text(self, msg: TextPrompt) -> None:
-        pid, stamp, text = convert.text_prompt_from_msg(msg)
-        if pid < 0:
-            self._report([Drop("text_id_invalid", f"person id {pid} < 0")])
-            return
-        self._report(self._prompts.set_text(pid, stamp, text))
+        self._set_text(*convert.text_prompt_from_msg(msg))
 
     def _on_set_text(self, request, response):
-        stamp = self.get_clock().now().nanoseconds
-        drops = ([Drop("text_id_invalid", f"person id {request.person_id} < 0")]
-                 if request.person_id < 0 else
-                 self._prompts.set_text(request.person_id, stamp, request.text))
-        self._report(drops)
+        drops = self._set_text(request.person_id, self.get_clock().now().nanoseconds,
+                               request.text)
         response.success = not drops
         response.message = "; ".join(map(str, drops)) or "ok"
         return response
