@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -25,7 +25,9 @@ from .io.foxglove_scene import SCENE_UPDATE_TYPE, body_color, scene_update_cdr
 from .io.mcap_writer import McapWriter, qos_profile_metadata
 from .io.ros2_messages import camera_info_message, image_message, transform_message
 from .render import overlay_meshes
+from .people import NUM_HAND_JOINTS, PersonEstimate
 from .synthetic import SceneConfig, SyntheticScene
+from .synthetic.scene import SceneFrame
 
 IMAGE_TOPIC = "/camera/image_raw"
 CAMERA_INFO_TOPIC = "/camera/camera_info"
@@ -174,6 +176,19 @@ def run_demo(frames: int = 60, out: Union[str, Path] = "demo.mcap",
     if interrupted:
         raise KeyboardInterrupt(f"demo interrupted; {out} holds {summary.frames} frames")
     return summary
+
+
+def ground_truth_people(frame: SceneFrame) -> List[PersonEstimate]:
+    """The synthetic frame's exact bodies as PersonEstimates (track id = body id, score 1, flat
+    hands, neutral face), so ground truth goes through the same writers as estimates."""
+    zeros_hand = np.zeros((NUM_HAND_JOINTS, 3), np.float32)
+    return [PersonEstimate(
+        track_id=int(frame.body_ids[i]), score=1.0, box_xyxy=frame.boxes[i],
+        global_orient=frame.global_orient_aa[i], body_pose=frame.body_pose_aa[i],
+        left_hand_pose=zeros_hand, right_hand_pose=zeros_hand, jaw_pose=np.zeros(3, np.float32),
+        betas=frame.betas[i], expression=np.zeros(10, np.float32), transl=frame.transl[i],
+        joints_3d=frame.joints[i], joints_2d=frame.joints2d[i], vertices=frame.vertices[i])
+        for i in range(len(frame.body_ids))]
 
 
 def _draw_skeleton(image: np.ndarray, joints2d: np.ndarray, parents, color) -> None:
