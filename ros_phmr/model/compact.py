@@ -40,21 +40,29 @@ def write_compact(path: str | Path, components: Mapping[str, Mapping], half: boo
     if path.suffix != SUFFIX:
         raise ValueError(f"compact checkpoints end in {SUFFIX}, got {path.name}")
     tensors, described, storages = {}, {}, set()
+    written, aliases = {}, {}  # a tensor shared by two components (a fused backbone) is stored once
     for name, part in components.items():
         for key, tensor in part["state_dict"].items():
+            ident = (tensor.data_ptr(), tensor.dtype, tuple(tensor.shape), tuple(tensor.stride()))
+            if tensor.numel() and ident in written:
+                aliases[f"{name}/{key}"] = written[ident]
+                continue
             t = tensor.detach().cpu()
             if half and t.is_floating_point() and t.dim() >= 2 and key.endswith(".weight"):
                 t = t.half()
             t = t.contiguous()
             if t.numel() and t.untyped_storage().data_ptr() in storages:
-                t = t.clone()  # safetensors stores each tensor on its own (a fused backbone)
+                t = t.clone()  # safetensors stores each tensor on its own
             storages.add(t.untyped_storage().data_ptr())
             tensors[f"{name}/{key}"] = t
+            written[ident] = f"{name}/{key}"
         described[name] = {"args": _json_safe(dict(part.get("args", {}))),
                            "tensors": len(part["state_dict"])}
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata={"format": FORMAT,
-                                            "components": json.dumps(described)})
+    meta = {"format": FORMAT, "components": json.dumps(described)}
+    if aliases:
+        meta["aliases"] = json.dumps(aliases)
+    save_file(tensors, str(path), metadata=meta)
     return path
 
 
@@ -69,10 +77,15 @@ def read_compact(path: str | Path) -> dict[str, dict]:
                                  f"checkpoint (format {meta.get('format')!r}, expected {FORMAT})")
             described = json.loads(meta["components"])
             parts = {name: {"state_dict": {}, "args": d["args"]} for name, d in described.items()}
+            stored = {}
             for full_key in f.keys():
-                name, key = full_key.split("/", 1)
                 t = f.get_tensor(full_key)
-                parts[name]["state_dict"][key] = t.float() if t.dtype == torch.float16 else t
+                stored[full_key] = t.float() if t.dtype == torch.float16 else t
+            for alias, target in json.loads(meta.get("aliases", "{}")).items():
+                stored[alias] = stored[target].clone()
+            for full_key, t in stored.items():
+                name, key = full_key.split("/", 1)
+                parts[name]["state_dict"][key] = t
     except (_READ_ERROR, OSError, KeyError, json.JSONDecodeError) as err:
         raise ValueError(f"{path} is not a readable compact checkpoint: {err}") from None
     return parts
