@@ -15,10 +15,19 @@ Prompts name people by id. Until the tracker gives detections ids, a detection t
 the prompted box it overlaps (IoU >= ``match_iou``); other detections are reported with id -1.
 A prompt that cannot be placed (text or interaction for an id with neither a box nor a mask)
 is dropped and reported, never silently ignored.
+
+Speed (torch backend on CUDA): matmul weights are cast once to the precision's dtype and run
+under autocast (LayerNorm, residual stream and SMPL-X skinning stay float32), and the GPU work
+of a frame replays as CUDA graphs (``ros_phmr.runtime.torch_cuda``) with one host wait after
+the detector and one read-back at the end. Frames with mask, text or interaction prompts take
+the eager path. ``sync_stages`` synchronises after every stage so that ``timings`` holds each
+stage's GPU time; without it only host stages and ``total`` are reported and nothing waits in
+between (the prompt fusion then overlaps the PromptHMR backbone).
 """
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +41,7 @@ from ros_phmr.geometry.rotations import matrix_to_axis_angle
 from ros_phmr.model.multihmr.model import place_bodies
 from ros_phmr.people import PROMPT_BOX, PROMPT_INTERACTION, PROMPT_MASK, PROMPT_TEXT, PersonEstimate
 from ros_phmr.prompts import FramePrompts, check_box
+from ros_phmr.runtime import BACKENDS
 
 PROFILES = ("prompthmr+multihmr", "prompthmr", "multihmr")
 NUM_JOINTS_OUT = 127  # SMPL-X: 55 skeleton + 72 extra joints
@@ -51,6 +61,10 @@ class PipelineConfig:
     match_iou: float = 0.5
     use_mean_hands: bool = True
     compute_vertices: bool = True
+    backend: str = "torch"  # torch | onnx | tensorrt (engines fall back to torch with a warning)
+    cuda_graphs: bool = True  # torch backend on CUDA: replay captured graphs
+    sync_stages: bool = True  # synchronise after each stage so timings hold per-stage GPU time
+    engine_dir: str = ""  # where exported ONNX / TensorRT engines are cached ("" = ~/.cache)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -65,6 +79,8 @@ class PipelineConfig:
             raise ValueError(f"precision must be fp32, fp16 or bf16, got {self.precision!r}")
         if self.resolution and self.resolution % 14:
             raise ValueError(f"resolution {self.resolution} must be a multiple of 14")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
 
     @classmethod
     def from_parameters(cls, params: dict) -> "PipelineConfig":
@@ -143,6 +159,36 @@ class Pipeline:
         hands = ((self.body.hands_mean_left, self.body.hands_mean_right) if config.use_mean_hands
                  else (torch.eye(3, device=self.device).expand(15, 3, 3),) * 2)
         self._decoder_hands_aa = tuple(matrix_to_axis_angle(h).cpu().numpy() for h in hands)
+        if self._amp:
+            from ros_phmr.runtime.precision import cast_matmul_weights_
+
+            for model in (self.detector, self.decoder):
+                if model is not None:
+                    cast_matmul_weights_(model.net, self._amp_dtype)
+        self.backend = self._select_backend(config.backend)
+        self._stages = None
+        if self.device.type == "cuda" and self.backend == "torch":
+            from ros_phmr.runtime.torch_cuda import CudaStages
+
+            self._stages = CudaStages(
+                device=self.device, detector=self.detector, decoder=self.decoder,
+                shared_backbone=self.shared_backbone, decoder_size=self.decoder_size,
+                autocast=self._autocast, detection_threshold=config.detection_threshold,
+                max_people=config.max_people, use_mean_hands=config.use_mean_hands,
+                compute_vertices=config.compute_vertices, graphs=config.cuda_graphs)
+
+    def _select_backend(self, backend: str) -> str:
+        """The backend that will run: engines need CUDA and an importable runtime, else torch."""
+        if backend == "torch":
+            return "torch"
+        from ros_phmr.runtime.engines import engine_backend_available
+
+        problem = engine_backend_available(backend, self.device)
+        if problem:
+            warnings.warn(f"backend {backend!r} unavailable ({problem}); using the torch backend",
+                          RuntimeWarning, stacklevel=3)
+            return "torch"
+        return backend
 
     def _tie_backbones(self) -> bool:
         """One backbone for detector and decoder when both checkpoints hold the same one.
@@ -206,6 +252,9 @@ class Pipeline:
 
     def close(self) -> None:
         """Release the models (and GPU memory)."""
+        if self._stages is not None:
+            self._stages.close()
+        self._stages = None
         self.detector = self.decoder = self.body = None
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -221,6 +270,8 @@ class Pipeline:
                              f"{image.shape} {image.dtype}")
         K = validate_intrinsics(K, image.shape[1], image.shape[0])  # NaN, f <= 0: ValueError
         prompts = prompts or FramePrompts()
+        if self._stages is not None and self._replayable(prompts):
+            return self._process_cuda(image, K, prompts)
         timings: dict[str, float] = {}
         drops: list[Drop] = []
         clock = time.perf_counter()
@@ -242,13 +293,92 @@ class Pipeline:
             people = self._people_from_detector(detections, K)
             lap("body_model")
         else:
-            persons = self._fuse(detections, K, prompts, image.shape[1], image.shape[0], drops)
+            found = (self._detection_boxes(detections, K)
+                     if detections is not None and bool(detections.valid.any()) else None)
+            persons = self._fuse(found, prompts, image.shape[1], image.shape[0], drops)
             lap("prompt_fusion")
             people = self._decode(frame, K, persons, prompts, lap, shared) if persons else []
+        timings["total"] = sum(timings.values())
+        return FrameResult(people, timings, drops)
+
+    @staticmethod
+    def _replayable(prompts: FramePrompts) -> bool:
+        """Box-only prompts run as captured graphs; masks, text and interactions run eagerly."""
+        return not prompts.interaction_pairs and all(p.mask is None and p.text is None
+                                                     for p in prompts.people)
+
+    def _process_cuda(self, image: np.ndarray, K: np.ndarray, prompts: FramePrompts) -> FrameResult:
+        """One frame through the captured stages (see ros_phmr.runtime.torch_cuda)."""
+        stages, sync = self._stages, self.config.sync_stages
+        height, width = image.shape[:2]
+        timings: dict[str, float] = {}
+        drops: list[Drop] = []
+        start = clock = time.perf_counter()
+
+        def lap(stage: str, wait: bool = True) -> None:
+            nonlocal clock
+            if not sync:  # end-to-end timing only: nothing may wait between stages
+                return
+            if wait:
+                torch.cuda.synchronize(self.device)
+            now = time.perf_counter()
+            timings[stage] = timings.get(stage, 0.0) + now - clock
+            clock = now
+
+        lb_det = (Letterbox.fit(width, height, self.detector.config.image_size)
+                  if self.detector is not None else None)
+        lb_dec = Letterbox.fit(width, height, self.decoder_size) if self.decoder is not None else None
+        stages.upload(image, K, None if lb_det is None else lb_det.intrinsics_to_letterbox(K),
+                      None if lb_dec is None else lb_dec.intrinsics_to_letterbox(K))
+        lap("upload")
+        stages.preprocess()
+        lap("preprocess")
+        people: list[PersonEstimate] = []
+        if self.detector is not None:
+            stages.detect()
+            lap("detector")
+        if self.decoder is None:
+            slots = stages.detections()
+            valid = slots["valid"][:, 0] > 0.5
+            host = {k: v[valid] for k, v in slots.items()}
+            lap("outputs", wait=False)
+            people = self._build_estimates(
+                ids=[-1] * int(valid.sum()), scores=host["score"][:, 0].tolist(),
+                boxes=list(host["box"]), kinds=[0] * int(valid.sum()), host=host)
+        else:
+            persons = None
+            if self.detector is None:  # prompts only: nothing to encode when nobody is prompted
+                persons = self._fuse(None, prompts, width, height, drops)
+                lap("prompt_fusion", wait=False)
+            if persons is None or persons:
+                stages.encode()
+                lap("backbone")
+            if persons is None:
+                slots = stages.detections()
+                valid = slots["valid"][:, 0] > 0.5
+                found = (slots["box"][valid], slots["score"][valid, 0]) if valid.any() else None
+                persons = self._fuse(found, prompts, width, height, drops)
+                lap("prompt_fusion", wait=False)
+            if persons:
+                boxes = lb_dec.boxes_to_letterbox(np.stack([p.box for p in persons]).astype(np.float64))
+                checked = self.decoder.prepare_prompts(self.decoder_size, 1, boxes)
+                stages.decode(checked.boxes.numpy())
+                lap("decoder")
+                stages.body()
+                lap("body_model")
+                host = stages.read_people()
+                lap("outputs", wait=False)
+                people = self._build_estimates(
+                    ids=[p.person_id for p in persons], scores=[p.score for p in persons],
+                    boxes=[p.box for p in persons], kinds=[p.kinds for p in persons], host=host)
+        lap("outputs", wait=False)
+        timings["total"] = time.perf_counter() - start
         return FrameResult(people, timings, drops)
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self._amp)
+        # No weight-cast cache: weights are already cast, and graph capture forbids the cache.
+        return torch.autocast(self.device.type, dtype=self._amp_dtype, enabled=self._amp,
+                              cache_enabled=False)
 
     def _detect(self, frame: torch.Tensor, K: np.ndarray, lap):
         """Multi-HMR on the frame; with a shared backbone also (tokens, letterbox) for the decoder."""
@@ -275,9 +405,11 @@ class Pipeline:
         return (boxes_from_points(uv).cpu().numpy().astype(np.float32),
                 out.scores[0][valid].float().cpu().numpy())
 
-    def _fuse(self, out, K: np.ndarray, prompts: FramePrompts, width: int, height: int,
-              drops: list[Drop]) -> list[_Person]:
-        """People to decode: every prompted person plus every unmatched detection."""
+    def _fuse(self, found: tuple[np.ndarray, np.ndarray] | None, prompts: FramePrompts,
+              width: int, height: int, drops: list[Drop]) -> list[_Person]:
+        """People to decode: every prompted person plus every unmatched detection.
+
+        ``found``: detection boxes (D, 4) in original pixels and scores (D,), or None."""
         persons: list[_Person] = []
         for p in prompts.people:
             box, kinds = p.box, 0
@@ -295,8 +427,8 @@ class Pipeline:
                                   "box or mask for that id (no tracker ids yet)"))
                 continue
             persons.append(_Person(p.person_id, box, p.box_score, p.mask, p.text, kinds))
-        if out is not None and bool(out.valid.any()):
-            det_boxes, det_scores = self._detection_boxes(out, K)
+        if found is not None:
+            det_boxes, det_scores = found
             prompted = np.stack([p.box for p in persons]) if persons else np.zeros((0, 4))
             iou = box_iou(det_boxes, prompted) if len(prompted) else np.zeros((len(det_boxes), 0))
             for i, (box, score) in enumerate(zip(det_boxes, det_scores)):
@@ -344,49 +476,52 @@ class Pipeline:
         out = self.decoder.bodies(params, use_mean_hands=self.config.use_mean_hands)
         lap("body_model")
         interacting = pairs.any(axis=1)
-        return self._estimates(
+        host = self._to_host(out["rotmats"], out["joints"], out["vertices"], K,
+                             betas=out["betas"], transl=out["transl"])
+        return self._build_estimates(
             ids=ids, scores=[p.score for p in persons], boxes=[p.box for p in persons],
             kinds=[p.kinds | (PROMPT_INTERACTION if interacting[i] else 0)
-                   for i, p in enumerate(persons)],
-            rotmats=out["rotmats"], betas=out["betas"], expression=None,
-            hands=self._decoder_hands_aa, jaw=None, transl=out["transl"], joints=out["joints"],
-            vertices=out["vertices"], K=K)
+                   for i, p in enumerate(persons)], host=host)
 
     def _people_from_detector(self, out, K: np.ndarray) -> list[PersonEstimate]:
         valid = out.valid[0]
         if not bool(valid.any()):
             return []
         boxes, scores = self._detection_boxes(out, K)
-        rot = out.rotmat[0][valid]  # (D, 53, 3, 3)
-        aa = matrix_to_axis_angle(rot.float()).cpu().numpy()  # (D, 53, 3)
-        return self._estimates(
-            ids=[-1] * len(boxes), scores=scores.tolist(), boxes=list(boxes),
-            kinds=[0] * len(boxes), rotmats=rot[:, :22], betas=out.betas[0][valid],
-            expression=out.expression[0][valid], hands=(aa[:, 22:37], aa[:, 37:52]),
-            jaw=aa[:, 52], transl=out.transl[0][valid], joints=out.joints[0][valid],
-            vertices=out.vertices[0][valid], K=K)
+        host = self._to_host(out.rotmat[0][valid], out.joints[0][valid], out.vertices[0][valid], K,
+                             betas=out.betas[0][valid], expression=out.expression[0][valid],
+                             transl=out.transl[0][valid])
+        return self._build_estimates(ids=[-1] * len(boxes), scores=scores.tolist(),
+                                     boxes=list(boxes), kinds=[0] * len(boxes), host=host)
 
-    def _estimates(self, *, ids, scores, boxes, kinds, rotmats, betas, expression, hands, jaw,
-                   transl, joints, vertices, K) -> list[PersonEstimate]:
-        """PersonEstimates from batched tensors (one host copy per array)."""
+    def _to_host(self, rotmats, joints, vertices, K: np.ndarray, **extra) -> dict[str, np.ndarray]:
+        """Batched device tensors -> host arrays with one read-back (see runtime.people_pack)."""
+        from ros_phmr.runtime.people_pack import pack_people, person_tensors
+
+        K_t = torch.as_tensor(K, dtype=torch.float32, device=joints.device)
+        packed, layout = pack_people(person_tensors(
+            rotmats, joints, K_t, vertices if self.config.compute_vertices else None, **extra))
+        return layout.unpack(packed.cpu().numpy())
+
+    def _build_estimates(self, *, ids, scores, boxes, kinds, host: dict) -> list[PersonEstimate]:
+        """PersonEstimates from host arrays: aa (N, 22 or 53, 3), joints, uv, betas, transl,
+        optional expression and vertices. With 22 rotations (PromptHMR) the hands are the
+        decoder's constant hand pose and jaw and expression are neutral."""
         n = len(ids)
-        aa = matrix_to_axis_angle(rotmats.float()).cpu().numpy()  # (N, 22, 3)
-        joints = joints.float()
-        uv = project_points(joints, torch.as_tensor(K, dtype=torch.float32,
-                                                    device=joints.device)).cpu().numpy()
-        joints = joints.cpu().numpy()
-        verts = vertices.float().cpu().numpy() if self.config.compute_vertices else None
-        betas = betas.float().cpu().numpy()
-        expr = (np.zeros((n, 10), np.float32) if expression is None
-                else expression.float().cpu().numpy())
-        left, right = (np.broadcast_to(h, (n, 15, 3)) for h in hands)
-        jaw = np.zeros((n, 3), np.float32) if jaw is None else jaw
-        transl = transl.float().cpu().numpy()
+        aa = host["aa"]
+        if aa.shape[1] > 22:  # Multi-HMR: [global, 21 body, 15 left, 15 right, jaw]
+            left, right, jaw = aa[:, 22:37], aa[:, 37:52], aa[:, 52]
+        else:
+            left, right = (np.broadcast_to(h, (n, 15, 3)) for h in self._decoder_hands_aa)
+            jaw = np.zeros((n, 3), np.float32)
+        expr = host.get("expression")
+        expr = np.zeros((n, 10), np.float32) if expr is None else expr
+        verts = host.get("vertices")
         return [PersonEstimate(
             track_id=int(ids[i]), score=float(scores[i]), box_xyxy=boxes[i],
             global_orient=aa[i, 0], body_pose=aa[i, 1:22], left_hand_pose=left[i],
-            right_hand_pose=right[i], jaw_pose=jaw[i], betas=betas[i], expression=expr[i],
-            transl=transl[i], joints_3d=joints[i], joints_2d=uv[i],
+            right_hand_pose=right[i], jaw_pose=jaw[i], betas=host["betas"][i], expression=expr[i],
+            transl=host["transl"][i], joints_3d=host["joints"][i], joints_2d=host["uv"][i],
             vertices=None if verts is None else verts[i],
             prompt_id=int(ids[i]) if kinds[i] else -1, prompt_kinds=int(kinds[i]))
             for i in range(n)]

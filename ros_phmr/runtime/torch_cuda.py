@@ -1,0 +1,220 @@
+"""The pipeline's GPU work as a few replayable stages (torch backend on CUDA).
+
+Why stages and not one graph: the prompt fusion between detector and decoder is host logic (ids,
+IoU with published prompts), so the frame is cut there. Everything else is captured:
+
+  preprocess  (H, W):          uint8 frame -> letterboxed, normalised model inputs (one resample each)
+  detector    (H, W):          Multi-HMR backbone, heads, top-k slots, SMPL-X, boxes of every slot
+  encoder     (H, W):          PromptHMR backbone + neck + camera-ray conditioning (or the neck on
+                               the detector's tokens when the backbone is shared)
+  decoder     (H, W, bucket):  prompt tokens + two-way decoder for ``bucket`` people (padded)
+  body        (H, W, bucket):  SMPL-X in fp32, axis-angle, 2D joints, packed for one read-back
+
+Inputs live in static buffers (the frame in pinned host memory, then on the device; K and boxes
+likewise) that are filled before each replay. People are padded to the next bucket (1, 2, 4,
+8, ... max_people) with "no box" prompts, whose outputs are dropped; the decoder treats every
+person independently when nobody interacts, so padding changes nothing for the real people.
+Outputs are static tensors: the caller reads them (``read_people``) before the next frame.
+"""
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from ros_phmr.geometry.letterbox import letterbox_torch
+from ros_phmr.geometry.projection import boxes_from_points, project_points
+from ros_phmr.model.multihmr.model import place_bodies
+from ros_phmr.model.prompthmr.prompts import PersonPrompts
+from ros_phmr.runtime.graphs import GraphCache
+from ros_phmr.runtime.people_pack import pack_people, person_tensors
+
+PATCH = 14
+
+
+def people_buckets(max_people: int) -> List[int]:
+    """Padded people counts that get their own decoder graph: powers of two, then max_people."""
+    if max_people < 1:
+        raise ValueError(f"max_people must be >= 1, got {max_people}")
+    buckets, size = [], 1
+    while size < max_people:
+        buckets.append(size)
+        size *= 2
+    return buckets + [max_people]
+
+
+def bucket_for(count: int, buckets: List[int]) -> int:
+    for size in buckets:
+        if count <= size:
+            return size
+    raise ValueError(f"{count} people exceed the largest bucket {buckets[-1]}")
+
+
+class CudaStages:
+    """Static buffers + captured graphs for one pipeline. Not thread-safe (one frame at a time)."""
+
+    def __init__(self, *, device: torch.device, detector, decoder, shared_backbone: bool,
+                 decoder_size: int, autocast: Callable, detection_threshold: float,
+                 max_people: int, use_mean_hands: bool, compute_vertices: bool,
+                 graphs: bool = True):
+        self.device = device
+        self.detector, self.decoder = detector, decoder
+        self.shared = shared_backbone
+        self.decoder_size = decoder_size
+        self.autocast = autocast
+        self.threshold = float(detection_threshold)
+        self.max_people = max_people
+        self.use_mean_hands = use_mean_hands
+        self.compute_vertices = compute_vertices
+        self.graphs = GraphCache(enabled=graphs)
+        self.buckets = people_buckets(max_people)
+        self._frames: Dict[tuple, tuple] = {}  # (H, W) -> (device uint8, pinned uint8)
+        self._K = torch.zeros(3, 3, 3, device=device)  # original, detector input, decoder input
+        self._K_host = torch.zeros(3, 3, 3).pin_memory()
+        self._boxes: Dict[int, tuple] = {}  # bucket -> (device (b, 5), pinned (b, 5))
+        self._readback: Dict[tuple, torch.Tensor] = {}  # key -> pinned copy of a packed result
+        self._det_ready = torch.cuda.Event()
+        self._shape = None
+        self._pre = self._det = self._emb = self._params = None
+        self._people = None
+
+    # -- per frame --------------------------------------------------------------------
+
+    def upload(self, image: np.ndarray, K: np.ndarray, K_detector: Optional[np.ndarray],
+               K_decoder: Optional[np.ndarray]) -> None:
+        """Frame (H, W, 3) uint8 via pinned memory to the device; the three K's likewise."""
+        shape = tuple(image.shape[:2])
+        entry = self._frames.get(shape)
+        if entry is None:
+            entry = self._frames[shape] = (torch.empty(image.shape, dtype=torch.uint8, device=self.device),
+                                           torch.empty(image.shape, dtype=torch.uint8).pin_memory())
+        device_frame, host_frame = entry
+        np.copyto(host_frame.numpy(), image)
+        device_frame.copy_(host_frame, non_blocking=True)
+        Ks = self._K_host.numpy()
+        Ks[0] = K
+        Ks[1] = K if K_detector is None else K_detector
+        Ks[2] = K if K_decoder is None else K_decoder
+        self._K.copy_(self._K_host, non_blocking=True)
+        self._shape = shape
+
+    def preprocess(self) -> None:
+        frame = self._frames[self._shape][0]
+
+        def run():
+            out = {}
+            if self.detector is not None:
+                out["detector"] = letterbox_torch(frame, self.detector.config.image_size)[0][None]
+            if self.decoder is not None and not self.shared:
+                out["decoder"] = letterbox_torch(frame, self.decoder_size)[0][None]
+            return out
+
+        self._pre = self.graphs.run(("preprocess",) + self._shape, run)
+
+    def detect(self) -> None:
+        """Launch the detector and the read-back of its per-slot results (no host wait)."""
+        pre, K = self._pre, self._K
+        detector = self.detector
+
+        def run():
+            net = detector.net
+            with self.autocast():
+                tokens = net.tokens(pre["detector"])  # (1, N, D)
+                found, score_map = net.detect(tokens, self.threshold, max_people=self.max_people)
+                out = net.regress(tokens, K[1][None], found, score_map)
+            out = place_bodies(detector.body, out, detector.config.person_center_joint)
+            vertices = out.vertices[0].float()  # (P, V, 3)
+            head = {"valid": out.valid[0], "score": out.scores[0],
+                    "box": boxes_from_points(project_points(vertices, K[0]))}  # (P, 4) pixels
+            if self.decoder is None:  # Multi-HMR alone: everything a PersonEstimate needs
+                head.update(person_tensors(
+                    out.rotmat[0], out.joints[0], K[0], vertices if self.compute_vertices else None,
+                    betas=out.betas[0], expression=out.expression[0], transl=out.transl[0]))
+            packed, layout = pack_people(head)
+            return {"tokens": tokens, "packed": packed, "layout": layout}
+
+        self._det = self.graphs.run(("detector",) + self._shape, run)
+        self._host_copy(("detector",) + self._shape, self._det["packed"])
+        self._det_ready.record()
+
+    def detections(self) -> Dict[str, np.ndarray]:
+        """Per-slot detector results on the host (waits for the detector only)."""
+        self._det_ready.synchronize()
+        host = self._readback[("detector",) + self._shape].numpy()
+        return self._det["layout"].unpack(host.copy())
+
+    def encode(self) -> None:
+        """Launch PromptHMR's image encoder (runs on the GPU while the host fuses prompts)."""
+        K, decoder = self._K, self.decoder
+        pre, det = self._pre, self._det
+
+        def run():
+            with self.autocast():
+                if self.shared:
+                    grid = self.decoder_size // PATCH
+                    return decoder.encode_tokens(det["tokens"], grid, grid, K[2][None])
+                return decoder.encode_images(pre["decoder"], K[2][None])
+
+        self._emb = self.graphs.run(("encoder",) + self._shape, run)
+
+    def decode(self, boxes: np.ndarray) -> int:
+        """Launch the decoder for (n, 5) validated letterboxed boxes (+confidence); returns n."""
+        count = boxes.shape[0]
+        bucket = bucket_for(count, self.buckets)
+        entry = self._boxes.get(bucket)
+        if entry is None:
+            entry = self._boxes[bucket] = (torch.zeros(bucket, 5, device=self.device),
+                                           torch.zeros(bucket, 5).pin_memory())
+        device_boxes, host_boxes = entry
+        host = host_boxes.numpy()
+        host[:count] = boxes
+        host[count:] = (0.0, 0.0, self.decoder_size, self.decoder_size, 0.0)  # "no box" padding
+        device_boxes.copy_(host_boxes, non_blocking=True)
+        K, emb, decoder = self._K, self._emb, self.decoder
+
+        def run():
+            prompts = PersonPrompts(boxes=device_boxes, image_index=torch.zeros(bucket, dtype=torch.long, device=self.device),
+                                    masks=None, texts=None, interaction=False, num_images=1)
+            with self.autocast():
+                out = decoder.decode(emb, K[2][None], prompts)
+            return {name: out[name] for name in ("pose_6d", "betas", "transl")}
+
+        self._params = self.graphs.run(("decoder",) + self._shape + (bucket,), run)
+        self._people = (count, bucket)
+        return count
+
+    def body(self) -> None:
+        """Launch SMPL-X (fp32) for the decoded people and pack everything for one read-back."""
+        count, bucket = self._people
+        params, K, decoder = self._params, self._K, self.decoder
+
+        def run():
+            out = decoder.bodies(params, use_mean_hands=self.use_mean_hands)
+            return pack_people(person_tensors(
+                out["rotmats"], out["joints"], K[0], out["vertices"] if self.compute_vertices else None,
+                betas=out["betas"], transl=out["transl"]))
+
+        key = ("body",) + self._shape + (bucket,)
+        packed, self._layout = self.graphs.run(key, run)
+        self._host_copy(key, packed)
+        self._body_key = key
+
+    def read_people(self) -> Dict[str, np.ndarray]:
+        """Decoded people's arrays on the host (waits for the GPU)."""
+        count, _ = self._people
+        torch.cuda.current_stream(self.device).synchronize()
+        return self._layout.unpack(self._readback[self._body_key].numpy()[:count].copy())
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _host_copy(self, key: tuple, packed: torch.Tensor) -> None:
+        host = self._readback.get(key)
+        if host is None:
+            host = self._readback[key] = torch.empty(packed.shape, dtype=packed.dtype).pin_memory()
+        host.copy_(packed, non_blocking=True)
+
+    def close(self) -> None:
+        self.graphs.clear()
+        self._frames.clear()
+        self._boxes.clear()
+        self._readback.clear()
+        self._pre = self._det = self._emb = self._params = None
