@@ -25,6 +25,7 @@ from .io.foxglove_scene import SCENE_UPDATE_TYPE, body_color, scene_update_cdr
 from .io.mcap_writer import McapWriter, qos_profile_metadata
 from .io.ros2_messages import camera_info_message, image_message, transform_message
 from .render import overlay_meshes
+from .pipeline import PipelineConfig
 from .people import NUM_HAND_JOINTS, PersonEstimate
 from .synthetic import SceneConfig, SyntheticScene
 from .synthetic.scene import SceneFrame
@@ -90,6 +91,82 @@ def synthetic_model_path() -> Path:
             if not model.is_file():            # nobody else finished it either
                 raise
     return model
+
+
+RANDOM_WEIGHTS_LABEL = "RANDOM WEIGHTS (tiny untrained stand-in checkpoints: the meshes are noise, not people)"
+# Input size of the tiny stand-in PromptHMR: small, because its weights carry no information.
+DEFAULT_MODEL_RESOLUTION = 224
+DEFAULT_MODEL_MAX_PEOPLE = 4
+
+
+def random_assets_dir() -> Path:
+    """Where the tiny random-weight checkpoints are kept, beside the synthetic body model."""
+    return synthetic_model_cache_dir().parent / "random_tiny"
+
+
+def _cached_random_assets() -> Dict[str, Path]:
+    """Tiny random-weight assets, written once (to a temporary sibling, then renamed)."""
+    from .assets import write_assets
+
+    target = random_assets_dir()
+    expected = {"synthetic SMPL-X model": target / "smplx" / "SMPLX_NEUTRAL.npz",
+                "PromptHMR checkpoint": target / "prompthmr" / "checkpoint.ckpt",
+                "Multi-HMR checkpoint": target / "multihmr" / "multiHMR_tiny.pt"}
+    if not all(p.is_file() for p in expected.values()):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.parent / f"{target.name}.tmp{os.getpid()}"
+        written = write_assets(staging, size="tiny", seed=SYNTHETIC_MODEL_SEED)
+        if set(written) != set(expected):
+            raise RuntimeError(f"write_assets returned {sorted(written)}, expected {sorted(expected)}")
+        try:
+            os.replace(staging, target)
+        except OSError:
+            if not all(p.is_file() for p in expected.values()):
+                raise
+    return expected
+
+
+def default_model_config(device: str = "auto", log=print) -> PipelineConfig:
+    """The model ``demo``, ``live`` and ``process`` use when no checkpoint is given.
+
+    The one place that decides it: today tiny random-weight checkpoints (generated once into
+    the cache and announced through ``log`` as RANDOM WEIGHTS); a trained demo checkpoint
+    replaces them here once one ships.
+    """
+    assets = _cached_random_assets()
+    if log is not None:
+        log(f"model: {RANDOM_WEIGHTS_LABEL}; pass --prompthmr/--multihmr for real checkpoints "
+            f"(stand-ins in {random_assets_dir()})")
+    return PipelineConfig(profile="prompthmr+multihmr",
+                          prompthmr_checkpoint=str(assets["PromptHMR checkpoint"]),
+                          multihmr_checkpoint=str(assets["Multi-HMR checkpoint"]),
+                          smplx_model=str(assets["synthetic SMPL-X model"]),
+                          resolution=DEFAULT_MODEL_RESOLUTION, max_people=DEFAULT_MODEL_MAX_PEOPLE,
+                          device=device)
+
+
+def model_config_from_options(prompthmr=None, multihmr=None, smplx=None, *, device: str = "auto",
+                              resolution: int = 0, threshold: float = 0.3, max_people: int = 10,
+                              log=print) -> PipelineConfig:
+    """PipelineConfig from command-line style options; no checkpoint -> :func:`default_model_config`.
+
+    Without prompts from other nodes the detector must run, so PromptHMR alone is refused.
+    """
+    if not prompthmr and not multihmr:
+        if smplx:
+            raise ValueError("--smplx needs --prompthmr/--multihmr checkpoints (the default "
+                             "random-weight model brings its own synthetic body)")
+        return default_model_config(device=device, log=log)
+    if prompthmr and not multihmr:
+        raise ValueError("PromptHMR alone needs box prompts, which live/process do not have: "
+                         "add --multihmr (the detector)")
+    for path in (prompthmr, multihmr, smplx):
+        if path and not Path(path).exists():
+            raise FileNotFoundError(f"{path} does not exist")
+    return PipelineConfig(profile="prompthmr+multihmr" if prompthmr else "multihmr",
+                          prompthmr_checkpoint=str(prompthmr or ""), multihmr_checkpoint=str(multihmr),
+                          smplx_model=str(smplx or ""), resolution=int(resolution), device=device,
+                          detection_threshold=float(threshold), max_people=int(max_people))
 
 
 def load_demo_body(smplx_path: Optional[Union[str, Path]]) -> Tuple[object, str, bool]:

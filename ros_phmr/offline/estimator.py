@@ -1,0 +1,54 @@
+"""One call per frame for ``live`` and ``process``: the pipeline, plus tracking and interactions
+when :mod:`ros_phmr.perception` is available.
+
+Without it people come out untracked (track id -1) and without interactions; the writers and
+the live view handle both, so the commands work the same either way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List
+
+import numpy as np
+
+from ..people import PersonEstimate
+from ..pipeline import Pipeline, PipelineConfig
+
+try:                                    # tracking + interactions (a sibling module, may be absent)
+    from ..perception import Perception
+except ImportError:                     # pragma: no cover - depends on what is installed
+    Perception = None
+
+
+@dataclass
+class Estimate:
+    people: List[PersonEstimate]
+    interactions: list = field(default_factory=list)     # objects with id_a, id_b, min_distance
+    timings: Dict[str, float] = field(default_factory=dict)
+
+
+class Estimator:
+    """Pipeline (+ Perception when present) behind ``estimate(image, K, stamp_ns)``."""
+
+    def __init__(self, config: PipelineConfig) -> None:
+        self.pipeline = Pipeline(config)
+        self.perception = Perception(self.pipeline) if Perception is not None else None
+
+    @property
+    def tracking(self) -> bool:
+        return self.perception is not None
+
+    @property
+    def faces(self) -> np.ndarray:
+        return self.pipeline.faces
+
+    def estimate(self, image: np.ndarray, K: np.ndarray, stamp_ns: int) -> Estimate:
+        """People in ``image`` (H, W, 3) uint8 RGB with intrinsics ``K`` (3, 3)."""
+        if self.perception is not None:
+            out = self.perception.process(image, K, None, stamp_ns / 1e9)
+            return Estimate(list(out.people), list(out.interactions), dict(out.timings))
+        result = self.pipeline.process(image, K, None)
+        return Estimate(list(result.people), [], dict(result.timings))
+
+    def close(self) -> None:
+        self.pipeline.close()
