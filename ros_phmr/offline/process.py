@@ -107,6 +107,7 @@ def run_process(input_spec: str, output, config: PipelineConfig, *, image_topic:
     started = time.perf_counter()
     done, interrupted = 0, False
     expected = len(source) if not max_frames else min(len(source) or max_frames, max_frames)
+    estimator = None
     try:
         estimator = Estimator(config)
         if progress:
@@ -143,6 +144,8 @@ def run_process(input_spec: str, output, config: PipelineConfig, *, image_topic:
                 bar.close()
             counts = writer.counts
     finally:
+        if estimator is not None:
+            estimator.close()
         source.close()
     summary = ProcessSummary(output.resolve(), done, expected, counts, time.perf_counter() - started, interrupted)
     if interrupted:

@@ -23,9 +23,10 @@ def run_live(source_spec: str, config: PipelineConfig, *, host: str = "127.0.0.1
     ``on_ready(server)`` runs once the server listens and the model is loaded (tests use it).
     """
     source = open_source(source_spec)
+    estimator = None
     try:
-        estimator = Estimator(config)
-        with FoxgloveLive(host=host, port=port, scene_rate_hz=scene_rate_hz) as live:
+        with FoxgloveLive(host=host, port=port, scene_rate_hz=scene_rate_hz) as live:   # a taken port fails fast
+            estimator = Estimator(config)
             log(f"ros-phmr live: {source.description}; Foxglove: open a connection to {live.url}  "
                 "(Ctrl-C stops)")
             if on_ready is not None:
@@ -53,4 +54,6 @@ def run_live(source_spec: str, config: PipelineConfig, *, host: str = "127.0.0.1
         log(f"ros-phmr live: source ended after {done} frames")
         return done
     finally:
+        if estimator is not None:
+            estimator.close()
         source.close()
