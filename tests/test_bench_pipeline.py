@@ -1,0 +1,73 @@
+"""`ros-phmr bench` on tiny random-weight assets (CPU): forced people counts, stage and
+end-to-end statistics, JSON and the stage plot."""
+import json
+
+import numpy as np
+import pytest
+
+from ros_phmr.assets import write_assets
+from ros_phmr.bench.pipeline_bench import BenchConfig, percentiles, person_boxes, run_bench
+from ros_phmr.cli import main
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench_assets")
+    write_assets(out, size="tiny", seed=2)
+    return {"smplx_model": str(out), "prompthmr_checkpoint": str(out / "prompthmr" / "checkpoint.ckpt"),
+            "multihmr_checkpoint": str(out / "multihmr" / "multiHMR_tiny.pt")}
+
+
+def _config(assets, profile, **kw):
+    settings = dict(people=(1, 2), frames=1, warmup=1, width=320, height=240, device="cpu",
+                    resolution=224, distinct_frames=2)
+    settings.update(kw)
+    return BenchConfig(profile=profile, **assets, **settings)
+
+
+def test_percentiles_against_numpy():
+    values = np.random.default_rng(0).random(101)
+    stats = percentiles(values)
+    assert stats["p50"] == pytest.approx(1e3 * np.median(values))
+    assert stats["p99"] == pytest.approx(1e3 * np.percentile(values, 99))
+    assert stats["min"] <= stats["p50"] <= stats["p95"] <= stats["p99"] <= stats["max"]
+
+
+def test_person_boxes_are_inside_the_image_and_distinct():
+    boxes = person_boxes(20, 1920, 1080)
+    assert boxes.shape == (20, 4)
+    assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= 1920).all()
+    assert (boxes[:, 1] >= 0).all() and (boxes[:, 3] <= 1080).all()
+    assert (boxes[:, 2] > boxes[:, 0]).all() and len({tuple(b) for b in boxes}) == 20
+
+
+@pytest.mark.parametrize("profile, people, modes", [("prompthmr+multihmr", (1, 2), ("stages", "e2e")),
+                                                    ("multihmr", (2,), ("stages",))])
+def test_bench_forces_the_number_of_people(assets, profile, people, modes):
+    result = run_bench(_config(assets, profile, people=people, modes=modes), log=lambda *_: None)
+    runs = {(r["mode"], r["people"]): r for r in result["runs"]}
+    assert set(runs) == {(m, p) for m in modes for p in people}
+    for (mode, people), run in runs.items():
+        assert run["people_decoded"] == {"min": people, "max": people}
+        assert len(run["warmup"]["end_to_end_ms"]) == 1
+        assert run["frames_per_second"] > 0
+        if mode == "stages":
+            stages = run["stages"]
+            assert {"upload", "detector", "body_model", "message_build"} <= set(stages)
+            # stages are laps of one clock: their sum cannot exceed the end-to-end time
+            assert sum(s["min"] for s in stages.values()) <= run["end_to_end"]["max"] + 1e-6
+        else:
+            assert "stages" not in run
+
+
+def test_cli_writes_json_and_plot(assets, tmp_path):
+    out, png = tmp_path / "bench.json", tmp_path / "bench.png"
+    code = main(["bench", "--profile", "prompthmr", "--prompthmr", assets["prompthmr_checkpoint"],
+                 "--smplx", assets["smplx_model"], "--people", "1", "--frames", "1", "--mode", "stages",
+                 "--warmup", "0", "--width", "320", "--height", "240", "--resolution", "224",
+                 "--device", "cpu", "--json", str(out), "--plot", str(png)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert result["config"]["profile"] == "prompthmr" and len(result["runs"]) == 1
+    assert result["runs"][0]["people_decoded"] == {"min": 1, "max": 1}
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
