@@ -49,6 +49,54 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_config(args: argparse.Namespace):
+    from ros_phmr.demo import model_config_from_options
+
+    return model_config_from_options(args.prompthmr, args.multihmr, args.smplx, device=args.device,
+                                     resolution=args.resolution, threshold=args.threshold,
+                                     max_people=args.max_people)
+
+
+def _cmd_live(args: argparse.Namespace) -> int:
+    from ros_phmr.viz.live_loop import run_live
+
+    try:
+        run_live(args.source, _model_config(args), host=args.host, port=args.port,
+                 scene_rate_hz=args.scene_rate, max_frames=args.max_frames)
+    except OSError as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        print(f"ros-phmr live: error: {err.strerror or err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_process(args: argparse.Namespace) -> int:
+    from ros_phmr.offline.process import run_process
+
+    try:
+        run_process(str(args.input), args.output, _model_config(args), image_topic=args.image_topic,
+                    camera_info_topic=args.camera_info_topic, fps=args.fps, max_frames=args.max_frames,
+                    include_vertices=args.vertices, progress=not args.quiet, overwrite=args.overwrite)
+    except FileExistsError as err:
+        print(f"ros-phmr process: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """--prompthmr/--multihmr/--smplx like `infer`; none = the default demo model."""
+    parser.add_argument("--prompthmr", type=Path, help="PromptHMR checkpoint (with --multihmr)")
+    parser.add_argument("--multihmr", type=Path, help="Multi-HMR checkpoint (default: tiny RANDOM-WEIGHT "
+                                                      "stand-ins, written to the cache)")
+    parser.add_argument("--smplx", type=Path, help="SMPL-X file or folder (default: synthetic)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--resolution", type=int, default=0, help="PromptHMR input size (multiple of 14)")
+    parser.add_argument("--threshold", type=float, default=0.3, help="detection threshold")
+    parser.add_argument("--max-people", type=_positive_int, default=10)
+    parser.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from ros_phmr.bench.cli_bench import run_bench_command
 
@@ -134,6 +182,36 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--no-body", action="store_true",
                          help="leave out PromptHMR's SMPL-X buffers (then pass --smplx)")
     convert.set_defaults(func=_cmd_convert)
+
+    live = sub.add_parser(
+        "live", help="run the pipeline on a camera, video or the synthetic scene and serve Foxglove",
+        description="No ROS needed: frames from a video file, a camera device index (0, 1, ...) or "
+                    "'synthetic' go through the pipeline; connect Foxglove to ws://HOST:PORT.")
+    live.add_argument("--source", required=True, help="VIDEO file, DEVICE index, or 'synthetic'")
+    live.add_argument("--host", default="127.0.0.1",
+                      help="address to bind (default loopback; 0.0.0.0 exposes the unauthenticated server)")
+    live.add_argument("--port", type=int, default=8765, help="WebSocket port (default 8765)")
+    live.add_argument("--scene-rate", type=float, default=10.0, help="mesh updates per second (default 10)")
+    _add_model_options(live)
+    live.set_defaults(func=_cmd_live)
+
+    process = sub.add_parser(
+        "process", help="process a rosbag2, video or image folder into an MCAP with meshes",
+        description="Runs the pipeline over every frame and writes an MCAP with the input images, "
+                    "camera info, ros_phmr_msgs (ROS 2 CDR, plays with `ros2 bag play`) and the "
+                    "Foxglove scene. Ctrl-C leaves a valid MCAP of the frames done.")
+    process.add_argument("input", type=Path, help="rosbag2 folder, .mcap/.db3 file, video file or image folder")
+    process.add_argument("-o", "--output", type=Path, required=True, help="output .mcap")
+    process.add_argument("--image-topic", help="bag image topic (default: the only Image/CompressedImage topic)")
+    process.add_argument("--camera-info-topic",
+                         help="bag CameraInfo topic (default: the one beside the image topic; '' = none)")
+    process.add_argument("--fps", type=float, help="frame rate for image folders (default 30) and videos "
+                                                   "(default: the file's)")
+    process.add_argument("--vertices", action="store_true", help="also put vertices into HumanMesh messages")
+    process.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    process.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_model_options(process)
+    process.set_defaults(func=_cmd_process)
 
     bench = sub.add_parser(
         "bench", help="time the pipeline (or a backbone) on synthetic camera frames",
