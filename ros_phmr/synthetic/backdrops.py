@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 
 import torch
+
+from . import draws
 import torch.nn.functional as F
 
 
 def _field(batch: int, cells: int, height: int, width: int, generator, device) -> torch.Tensor:
     """(B, 3, H, W) colour noise of ``cells`` x ``cells`` random values, bicubically upsampled."""
-    grid = torch.rand(batch, 3, cells, cells, generator=generator, device=device)
+    grid = draws.rand(generator, batch, 3, cells, cells, device=device)
     return F.interpolate(grid, size=(height, width), mode="bicubic", align_corners=False)
 
 
@@ -18,7 +20,7 @@ def random_backdrops(batch: int, height: int, width: int, generator: torch.Gener
                      device=None) -> torch.Tensor:
     """(B, 3, H, W) float in [0, 1]."""
     def r(*shape):
-        return torch.rand(*shape, generator=generator, device=device)
+        return draws.rand(generator, *shape, device=device)
 
     base = _field(batch, 3, height, width, generator, device)
     detail = _field(batch, 24, height, width, generator, device) - 0.5

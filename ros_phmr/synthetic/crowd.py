@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from . import draws
+
 from .poses import euler_xyz_to_matrix
 
 REST_PELVIS_HEIGHT_M = 0.95      # synthetic body: pelvis 0.95 m above the soles in the rest pose
@@ -36,7 +38,7 @@ def sample_layout(batch: int, max_people: int, height: int, width: int, generato
                   depth_range=(1.8, 9.0), hfov_range=(50.0, 70.0)) -> Layout:
     """Random layouts; ``letterbox`` puts 4:3 / 16:9 content bands into a square canvas."""
     def r(*shape):
-        return torch.rand(*shape, generator=generator, device=device)
+        return draws.rand(generator, *shape, device=device)
 
     content_w = torch.full((batch,), float(width), device=device)
     content_h = torch.full((batch,), float(height), device=device)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from . import draws
 import torch.nn.functional as F
 
 from ..geometry.rotations import matrix_to_axis_angle
@@ -95,7 +97,7 @@ class SyntheticBatchMaker:
         dev = self.device
         lay = sample_layout(B, P, H, W, generator, dev, self.letterbox, self.min_people, self.depth_range)
         n = B * P
-        betas = (torch.randn(n, NUM_BETAS, generator=generator, device=dev) * 0.9).clamp(-2.5, 2.5)
+        betas = (draws.randn(generator, n, NUM_BETAS, device=dev) * 0.9).clamp(-2.5, 2.5)
         body_pose = random_body_pose(n, generator, dev)
         go = lay.global_orient.reshape(n, 3, 3)
         hands = self.body.mean_hands(n)
@@ -149,7 +151,7 @@ class SyntheticBatchMaker:
         dev = verts.device
 
         def r(*shape):
-            return torch.rand(*shape, generator=generator, device=dev)
+            return draws.rand(generator, *shape, device=dev)
 
         faces = self.body.faces
         tri = verts[:, :, faces]                                                # (B, P, F, 3, 3)
@@ -173,7 +175,7 @@ class SyntheticBatchMaker:
         back = random_backdrops(B, H, W, generator, dev)
         img = torch.where(covered[:, None], people, back)
         gain = 0.7 + 0.6 * r(B, 1, 1, 1)
-        noise = torch.randn(B, 3, H, W, generator=generator, device=dev) * 0.02 * r(B, 1, 1, 1)
+        noise = torch.randn(B, 3, H, W, generator=draws.device_generator(generator, dev), device=dev) * 0.02 * r(B, 1, 1, 1)
         return (img * gain + noise).clamp(0, 1)
 
 

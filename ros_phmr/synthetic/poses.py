@@ -14,6 +14,8 @@ import math
 
 import torch
 
+from . import draws
+
 NUM_BODY_JOINTS = 21
 
 # (x, y, z) limits in degrees, one row per body_pose joint (SMPL-X joint index - 1).
@@ -70,17 +72,17 @@ def random_body_pose(count: int, generator: torch.Generator, device=None,
                      walk_fraction: float = 0.4) -> torch.Tensor:
     """(count, 21, 3, 3) random body poses within the joint limits.
 
-    ``generator`` must live on ``device`` (torch draws on the generator's device).
+    Values are drawn from ``generator`` (any device) and moved to ``device``.
     """
     low, high = joint_limits(device)
     span = high - low                                                         # (21, 3)
     relaxed = torch.deg2rad(_RELAXED_DEG.to(device))
-    activity = torch.rand(count, 1, 1, generator=generator, device=device) * 1.1 + 0.15
-    noise = torch.randn(count, NUM_BODY_JOINTS, 3, generator=generator, device=device)
+    activity = draws.rand(generator, count, 1, 1, device=device) * 1.1 + 0.15
+    noise = draws.randn(generator, count, NUM_BODY_JOINTS, 3, device=device)
     angles = relaxed + noise * span * 0.22 * activity                        # (count, 21, 3)
     # A walking gait for some: legs swing against each other, arms against the legs.
-    walking = (torch.rand(count, generator=generator, device=device) < walk_fraction).float()
-    phase = torch.rand(count, generator=generator, device=device) * 2 * math.pi
+    walking = (draws.rand(generator, count, device=device) < walk_fraction).float()
+    phase = draws.rand(generator, count, device=device) * 2 * math.pi
     swing = walking * torch.deg2rad(torch.tensor(25.0, device=device)) * phase.sin()
     bend = walking * torch.deg2rad(torch.tensor(40.0, device=device))
     angles[:, L_HIP, 0] -= swing

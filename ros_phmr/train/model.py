@@ -1,0 +1,105 @@
+"""What the trainer trains: a detector (MultiHMRNet), a decoder (PromptHMRNet), or both, sharing
+one backbone (our fused model) or each with its own (the official pair)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Union
+
+from torch import nn
+
+from ros_phmr.model.fused import FusedConfig, FusedModel
+
+FUSED_SIZES = {"demo": FusedConfig(), "tiny": FusedConfig.tiny()}
+
+
+class TrainModel(nn.Module):
+    """``detector`` and/or ``decoder``; ``shared``: the decoder reads the detector's tokens."""
+
+    def __init__(self, detector: Optional[nn.Module], decoder: Optional[nn.Module], shared: bool,
+                 fused: Optional[FusedModel] = None):
+        super().__init__()
+        if detector is None and decoder is None:
+            raise ValueError("nothing to train: no detector and no decoder")
+        self.detector, self.decoder, self.shared = detector, decoder, bool(shared)
+        self.fused = fused
+
+    @property
+    def image_size(self) -> int:
+        if self.detector is not None:
+            return self.detector.config.image_size
+        return 448
+
+    @classmethod
+    def new_fused(cls, size: str = "demo", seed: int = 0) -> "TrainModel":
+        if size not in FUSED_SIZES:
+            raise ValueError(f"fused model size must be one of {sorted(FUSED_SIZES)}, got {size!r}")
+        fused = FusedModel.build(FUSED_SIZES[size], seed)
+        return cls(fused.detector, fused.decoder, True, fused)
+
+    @classmethod
+    def from_fused(cls, fused: FusedModel) -> "TrainModel":
+        return cls(fused.detector, fused.decoder, True, fused)
+
+    @classmethod
+    def from_checkpoints(cls, multihmr: Optional[Union[str, Path]] = None,
+                         prompthmr: Optional[Union[str, Path]] = None) -> "TrainModel":
+        """Fine-tune official (or official-layout / compact) checkpoints; a compact file holding
+        both components with one backbone comes back fused."""
+        if multihmr and prompthmr and str(multihmr) == str(prompthmr) and str(multihmr).endswith(".safetensors"):
+            return cls.from_fused(FusedModel.from_compact(multihmr))
+        detector = decoder = None
+        if multihmr:
+            from ros_phmr.model.multihmr.model import MultiHMRNet
+
+            detector = MultiHMRNet.from_checkpoint(multihmr)
+        if prompthmr:
+            from ros_phmr.model.prompthmr.model import PromptHMR
+
+            decoder = PromptHMR.from_checkpoint(prompthmr, body_model=_synthetic_body()).net
+        return cls(detector, decoder, False)
+
+    def export(self, path: Union[str, Path], half: bool = True) -> Path:
+        """Compact checkpoint of what is trained (fused: one file with both components)."""
+        from ros_phmr.model.compact import write_compact
+        from ros_phmr.model.multihmr.random_checkpoint import multihmr_args
+
+        if self.fused is not None:
+            return self.fused.save_compact(path, half)
+        parts = {}
+        if self.detector is not None:
+            parts["multihmr"] = {"state_dict": self.detector.state_dict(),
+                                 "args": vars(multihmr_args(self.detector.config, "finetuned"))}
+        if self.decoder is not None:
+            parts["prompthmr"] = {"state_dict": self.decoder.state_dict(), "args": {}}
+        return write_compact(path, parts, half)
+
+
+def _synthetic_body():
+    from ros_phmr.body import BodyModel
+    from ros_phmr.demo import synthetic_model_path
+
+    return BodyModel.from_file(synthetic_model_path())
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list:
+    """AdamW groups: no decay on biases, norms, embeddings, tables and LayerScale."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        flat = p.dim() < 2 or any(k in name for k in ("pos_embed", "cls_token", "mask_token", "cross_queries",
+                                                     "cross_values", "pos_embedding", "embeddings", "smpl_token"))
+        (no_decay if flat else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def freeze_unused(model: TrainModel) -> None:
+    """Parameters no loss reaches (the backbone's mask token, Multi-HMR's expression/kid decoders
+    stay trainable but unsupervised) are frozen so AdamW leaves them as they are."""
+    for name, p in model.named_parameters():
+        if name.endswith("mask_token"):
+            p.requires_grad_(False)
+    if model.decoder is not None:
+        for name, p in model.decoder.named_parameters():
+            if "clip_encoder" in name:
+                p.requires_grad_(False)
