@@ -5,9 +5,12 @@ Without a licensed SMPL-X file the demo generates the project's synthetic SMPL-X
 metadata and on the preview picture.
 
 The MCAP holds, per frame: the rendered camera image (sensor_msgs/Image rgb8), its CameraInfo, the
-camera pose in a ``world`` frame (tf2_msgs/TFMessage on /tf_static) and the ground-truth bodies as a
-foxglove_msgs/SceneUpdate, all ROS 2 CDR, so the file opens in Foxglove and plays with
-``ros2 bag play``.
+camera pose in a ``world`` frame (tf2_msgs/TFMessage on /tf_static), the ground-truth bodies as a
+foxglove_msgs/SceneUpdate, and what the real pipeline estimated from the image: ros_phmr_msgs
+(HumanMeshArray, InteractionArray, latched MeshTopology) and its own SceneUpdate in lighter,
+opaque colours. All ROS 2 CDR, so the file opens in Foxglove and plays with ``ros2 bag play``.
+Without checkpoints the estimates come from RANDOM-WEIGHT stand-ins (see default_model_config),
+and the output says so.
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ from .io.mcap_writer import McapWriter, qos_profile_metadata
 from .io.ros2_messages import camera_info_message, image_message, transform_message
 from .render import overlay_meshes
 from .pipeline import PipelineConfig
+from .offline.estimator import Estimator
+from .offline.recording import ResultRecorder
 from .people import NUM_HAND_JOINTS, PersonEstimate
 from .synthetic import SceneConfig, SyntheticScene
 from .synthetic.scene import SceneFrame
@@ -36,7 +41,8 @@ TF_STATIC_TOPIC = "/tf_static"
 GROUND_TRUTH_SCENE_TOPIC = "/phmr/ground_truth/scene"
 WORLD_FRAME = "world"
 CAMERA_FRAME = "camera_optical_frame"
-SYNTHETIC_LABEL = "SYNTHETIC body model (not SMPL-X), ground-truth bodies only"
+SYNTHETIC_LABEL = "SYNTHETIC body model (not SMPL-X)"
+ESTIMATE_SCENE_TOPIC = "/phmr/scene"
 # Body-model generator seed: one cached synthetic model serves every demo seed.
 SYNTHETIC_MODEL_SEED = 0
 
@@ -55,12 +61,14 @@ class DemoSummary:
     wall_time_s: float
     interrupted: bool = False
     metadata: Dict[str, str] = field(default_factory=dict)
+    estimates_model: str = ""       # "" = no estimates recorded
 
     def describe(self) -> str:
         lines = [f"wrote {self.path} ({self.size_bytes / 1e6:.1f} MB, {self.frames} frames, "
                  f"{self.duration_s:.2f} s of scene time, {self.wall_time_s:.1f} s to make)"
                  + (" -- INTERRUPTED, file finalised with what was written" if self.interrupted else ""),
-                 f"body model: {self.body_model}"]
+                 f"body model: {self.body_model}",
+                 f"estimates: {self.estimates_model or 'none (ground truth only)'}"]
         lines += [f"  {topic}: {count} messages" for topic, count in self.topics.items()]
         return "\n".join(lines)
 
@@ -169,6 +177,14 @@ def model_config_from_options(prompthmr=None, multihmr=None, smplx=None, *, devi
                           detection_threshold=float(threshold), max_people=int(max_people))
 
 
+def describe_model(config: PipelineConfig) -> str:
+    """What a config runs, for logs and recordings: RANDOM_WEIGHTS_LABEL for the stand-ins."""
+    paths = [p for p in (config.prompthmr_checkpoint, config.multihmr_checkpoint) if p]
+    if paths and all(Path(p).resolve().is_relative_to(random_assets_dir().resolve()) for p in paths):
+        return RANDOM_WEIGHTS_LABEL
+    return f"{config.profile}: " + ", ".join(paths)
+
+
 def load_demo_body(smplx_path: Optional[Union[str, Path]]) -> Tuple[object, str, bool]:
     """(BodyModel, description, synthetic?) for a given SMPL-X path, or the synthetic model if None."""
     from .body import BodyModel
@@ -187,12 +203,15 @@ def _progress_bar(total: int, enabled: bool):
 
 def run_demo(frames: int = 60, out: Union[str, Path] = "demo.mcap",
              smplx_path: Optional[Union[str, Path]] = None, seed: int = 0, progress: bool = True,
-             *, config: Optional[SceneConfig] = None) -> DemoSummary:
+             *, config: Optional[SceneConfig] = None, model: Optional[PipelineConfig] = None,
+             estimates: bool = True) -> DemoSummary:
     """Render ``frames`` frames of the synthetic scene (seeded by ``seed``) and record them to ``out``.
 
     ``smplx_path``: an SMPL-X model file or folder; None generates (once, cached) the synthetic
     SMPL-X-format model. ``progress`` shows a progress bar and prints what was written.
     ``config`` changes the scene (image size, people, fps); default 640x480, 3 people, 30 fps.
+    ``model``: the pipeline that estimates the bodies from the images (None: default_model_config);
+    ``estimates`` False records ground truth only.
     On an exception or Ctrl-C the MCAP is still finalised with the frames written so far.
     """
     frames = int(frames)
@@ -211,6 +230,11 @@ def run_demo(frames: int = 60, out: Union[str, Path] = "demo.mcap",
                 "synthetic_body_model": str(synthetic).lower(), "seed": str(int(seed)),
                 "frames": str(frames), "camera_frame": CAMERA_FRAME, "world_frame": WORLD_FRAME,
                 "ground_truth_topic": GROUND_TRUTH_SCENE_TOPIC}
+    estimator = None
+    if estimates:
+        model = model or default_model_config(log=print if progress else None)
+        metadata.update(estimates_model=describe_model(model), estimate_scene_topic=ESTIMATE_SCENE_TOPIC)
+        estimator = Estimator(model)
     interrupted = False
     first_stamp = last_stamp = scene.stamp_ns(0)
     lifetime_ns = int(3e9 / config.fps)           # bodies vanish ~3 frame periods after their last update
@@ -222,6 +246,8 @@ def run_demo(frames: int = 60, out: Union[str, Path] = "demo.mcap",
         writer.add_ros2_channel(TF_STATIC_TOPIC, "tf2_msgs/msg/TFMessage",
                                 metadata=qos_profile_metadata("transient_local", depth=1))
         writer.add_ros2_channel(GROUND_TRUTH_SCENE_TOPIC, SCENE_UPDATE_TYPE)
+        recorder = (ResultRecorder.for_pipeline(writer, estimator.pipeline, scene_topic=ESTIMATE_SCENE_TOPIC)
+                    if estimator is not None else None)
         rig = config.rig
         bar = _progress_bar(frames, progress)
         try:
@@ -236,18 +262,24 @@ def run_demo(frames: int = 60, out: Union[str, Path] = "demo.mcap",
                 writer.write(GROUND_TRUTH_SCENE_TOPIC, scene_update_cdr(
                     frame.body_ids, frame.vertices, scene.faces, stamp, CAMERA_FRAME,
                     kind="ground_truth", lifetime_ns=lifetime_ns), stamp)
+                if estimator is not None:
+                    estimate = estimator.estimate(frame.image, frame.K, stamp)
+                    recorder.write(stamp, CAMERA_FRAME, estimate.people, frame.K, config.width, config.height,
+                                   interactions=estimate.interactions, lifetime_ns=lifetime_ns)
                 last_stamp = stamp
                 bar.update(1)
         except KeyboardInterrupt:
             interrupted = True
         finally:
             bar.close()
+            if estimator is not None:
+                estimator.close()
         counts = writer.counts
     summary = DemoSummary(
         path=out.resolve(), frames=counts[IMAGE_TOPIC], topics=counts,
         duration_s=(last_stamp - first_stamp) / 1e9, body_model=body_label, synthetic=synthetic,
         size_bytes=out.stat().st_size, wall_time_s=time.perf_counter() - started,
-        interrupted=interrupted, metadata=metadata)
+        interrupted=interrupted, metadata=metadata, estimates_model=metadata.get("estimates_model", ""))
     if progress:
         print(summary.describe())
     if interrupted:

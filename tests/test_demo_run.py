@@ -1,6 +1,6 @@
 """run_demo end to end: the MCAP it writes is read back by the real readers (mcap + mcap-ros2-support,
-rosbags AnyReader), holds exactly one image / camera_info / body message per frame, matches the
-scene it was rendered from, and stays readable when the run is interrupted."""
+rosbags AnyReader), holds exactly one image / camera_info / ground-truth / estimate message per
+frame, matches the scene it was rendered from, and stays readable when the run is interrupted."""
 from pathlib import Path
 
 import cv2
@@ -11,24 +11,24 @@ from mcap_ros2.decoder import DecoderFactory
 from rosbags.highlevel import AnyReader
 
 import ros_phmr.demo as demo
+from offline_inputs import reader_typestore, tiny_config
 from ros_phmr.synthetic import SceneConfig, SyntheticScene
 
 CONFIG = SceneConfig(width=160, height=120)
-TOPICS = {demo.IMAGE_TOPIC, demo.CAMERA_INFO_TOPIC, demo.TF_STATIC_TOPIC, demo.GROUND_TRUTH_SCENE_TOPIC}
+ESTIMATE_TOPICS = {"/phmr/meshes", "/phmr/interactions", demo.ESTIMATE_SCENE_TOPIC}
+TOPICS = {demo.IMAGE_TOPIC, demo.CAMERA_INFO_TOPIC, demo.TF_STATIC_TOPIC, demo.GROUND_TRUTH_SCENE_TOPIC} | ESTIMATE_TOPICS
+LATCHED = {"/phmr/mesh_topology": 1}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def synthetic_cache(tmp_path_factory):
-    """Generate the cached synthetic model once, in a private cache folder."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-        yield demo.synthetic_model_path()
+@pytest.fixture(scope="module")
+def synthetic_cache():
+    return demo.synthetic_model_path()
 
 
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "demo.mcap"
-    summary = demo.run_demo(frames=3, out=out, seed=1, progress=False, config=CONFIG)
+    summary = demo.run_demo(frames=3, out=out, seed=1, progress=False, config=CONFIG, model=tiny_config())
     return out, summary
 
 
@@ -44,7 +44,8 @@ def _decoded(path):
 def test_summary_reports_what_was_written(recording):
     out, summary = recording
     assert summary.path == out.resolve() and summary.frames == 3 and summary.synthetic
-    assert summary.topics == {t: 3 for t in TOPICS}
+    assert summary.topics == {**{t: 3 for t in TOPICS}, **LATCHED}
+    assert summary.estimates_model == demo.RANDOM_WEIGHTS_LABEL and "RANDOM WEIGHTS" in summary.describe()
     assert summary.duration_s == pytest.approx(2 / CONFIG.fps)
     assert summary.size_bytes == out.stat().st_size
     assert "SYNTHETIC" in summary.body_model and "SYNTHETIC" in summary.describe()
@@ -55,7 +56,7 @@ def test_mcap_reads_back_with_mcap_ros2(recording, synthetic_cache):
 
     out, _ = recording
     messages = _decoded(out)
-    assert {t: len(v) for t, v in messages.items()} == {t: 3 for t in TOPICS}
+    assert {t: len(v) for t, v in messages.items()} == {**{t: 3 for t in TOPICS}, **LATCHED}
     scene = SyntheticScene(BodyModel.from_file(synthetic_cache), CONFIG, seed=1)
     for i in range(3):
         frame = scene.frame(i)
@@ -74,17 +75,25 @@ def test_mcap_reads_back_with_mcap_ros2(recording, synthetic_cache):
             assert len(tri.points) == 10475 and len(tri.indices) == 3 * 20908
             points = np.array([[p.x, p.y, p.z] for p in tri.points])
             assert np.allclose(points, frame.vertices[body_id], atol=1e-6)
+        _, meshes = messages["/phmr/meshes"][i]
+        _, estimated = messages[demo.ESTIMATE_SCENE_TOPIC][i]
+        assert 1 <= len(meshes.meshes) == len(estimated.entities) <= 2      # tiny config: max 2 people
+        assert meshes.header.frame_id == demo.CAMERA_FRAME and np.allclose(np.reshape(meshes.k, (3, 3)), frame.K)
+        # Estimates and ground truth are drawn in different colours.
+        assert {(e.triangles[0].color.r, e.triangles[0].color.a) for e in estimated.entities}.isdisjoint(
+            {(e.triangles[0].color.r, e.triangles[0].color.a) for e in update.entities})
         _, tf = messages[demo.TF_STATIC_TOPIC][i]
         assert (tf.transforms[0].header.frame_id, tf.transforms[0].child_frame_id) == (demo.WORLD_FRAME, demo.CAMERA_FRAME)
     with open(out, "rb") as f:
         metadata = {m.name: m.metadata for m in make_reader(f).iter_metadata()}
     assert metadata["ros_phmr_demo"]["body_model"] == demo.SYNTHETIC_LABEL
+    assert metadata["ros_phmr_demo"]["estimates_model"] == demo.RANDOM_WEIGHTS_LABEL
 
 
 def test_mcap_reads_back_with_rosbags(recording):
     out, _ = recording
-    with AnyReader([Path(out)]) as reader:
-        assert {c.topic: c.msgcount for c in reader.connections} == {t: 3 for t in TOPICS}
+    with AnyReader([Path(out)], default_typestore=reader_typestore()) as reader:
+        assert {c.topic: c.msgcount for c in reader.connections} == {**{t: 3 for t in TOPICS}, **LATCHED}
         assert {c.ext.serialization_format for c in reader.connections} == {"cdr"}   # ros2 bag play needs one format
         for connection, _t, raw in reader.messages():
             msg = reader.deserialize(raw, connection.msgtype)
@@ -92,6 +101,8 @@ def test_mcap_reads_back_with_rosbags(recording):
                 assert msg.data.reshape(msg.height, msg.width, 3).shape == (120, 160, 3)
             elif connection.topic == demo.GROUND_TRUTH_SCENE_TOPIC:
                 assert len(msg.entities) == CONFIG.num_people
+            elif connection.topic == "/phmr/meshes":
+                assert all(m.joints_3d.shape == (127 * 3,) for m in msg.meshes)
 
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
@@ -106,9 +117,9 @@ def test_interrupted_demo_leaves_a_valid_file(tmp_path, monkeypatch, error):
     monkeypatch.setattr(SyntheticScene, "frame", failing_frame)
     out = tmp_path / "cut.mcap"
     with pytest.raises(error):
-        demo.run_demo(frames=5, out=out, progress=False, config=CONFIG)
+        demo.run_demo(frames=5, out=out, progress=False, config=CONFIG, model=tiny_config())
     messages = _decoded(out)
-    assert {t: len(v) for t, v in messages.items()} == {t: 2 for t in TOPICS}
+    assert {t: len(v) for t, v in messages.items()} == {**{t: 2 for t in TOPICS}, **LATCHED}
 
 
 def test_preview_png(tmp_path):
