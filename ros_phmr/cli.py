@@ -14,8 +14,13 @@ from pathlib import Path
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ros_phmr.demo import run_demo
 
+    model = None
+    if args.prompthmr or args.multihmr:
+        from ros_phmr.demo import model_config_from_options
+
+        model = model_config_from_options(args.prompthmr, args.multihmr, None, device=args.device)
     run_demo(frames=args.frames, out=args.out, smplx_path=args.smplx, seed=args.seed,
-             progress=not args.quiet)
+             progress=not args.quiet, model=model, estimates=not args.ground_truth_only)
     return 0
 
 
@@ -125,13 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", help="render a synthetic scene and write an MCAP that Foxglove opens",
         description="Renders mannequins moving in front of a camera with the embedded synthetic "
-                    "body model and writes images, camera info and bodies to an MCAP file.")
+                    "body model, runs the pipeline on the images and writes images, camera info, "
+                    "ground-truth bodies and the estimates to an MCAP file.")
     demo.add_argument("--frames", type=_positive_int, default=60, help="number of frames (default 60)")
     demo.add_argument("--out", type=Path, default=Path("demo.mcap"), help="output MCAP path")
     demo.add_argument("--smplx", type=Path, default=None,
                       help="SMPL-X model file or folder (default: the generated synthetic model)")
     demo.add_argument("--seed", type=int, default=0, help="scene seed")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument("--prompthmr", type=Path, help="PromptHMR checkpoint for the estimates (with --multihmr)")
+    demo.add_argument("--multihmr", type=Path,
+                      help="Multi-HMR checkpoint (default: tiny RANDOM-WEIGHT stand-ins)")
+    demo.add_argument("--device", default="auto", help="device for the estimates: auto, cpu, cuda")
+    demo.add_argument("--ground-truth-only", action="store_true", help="record no estimates")
     demo.set_defaults(func=_cmd_demo)
 
     assets = sub.add_parser(
