@@ -114,6 +114,24 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return run_export_command(args)
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ros_phmr.train.commands import run_train_command
+
+    return run_train_command(args)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from ros_phmr.train.commands import run_eval_command
+
+    return run_eval_command(args)
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from ros_phmr.train.commands import run_data_command
+
+    return run_data_command(args)
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -243,6 +261,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_export_arguments(export)
     export.set_defaults(func=_cmd_export)
+
+    from ros_phmr.train.commands import add_data_arguments, add_eval_arguments, add_train_arguments
+
+    train = sub.add_parser(
+        "train", help="train a fused detector+decoder model on synthetic scenes generated on the fly",
+        description="Multi-HMR and PromptHMR losses on synthetic mannequin scenes made on the "
+                    "training device; AdamW, mixed precision, resumable checkpoints, loss plot.")
+    add_train_arguments(train)
+    train.set_defaults(func=_cmd_train)
+    evaluate = sub.add_parser(
+        "eval", help="detection recall/precision, MPJPE, PA-MPJPE and box-prompt accuracy on a held-out synthetic set",
+        description="Runs the pipeline on a seeded synthetic set (640x480, 1-6 people) and prints and "
+                    "writes the metrics.")
+    add_eval_arguments(evaluate)
+    evaluate.set_defaults(func=_cmd_eval)
+    data = sub.add_parser("data", help="write the held-out synthetic set (PNG + labels) to a folder")
+    add_data_arguments(data)
+    data.set_defaults(func=_cmd_data)
     return parser
 
 

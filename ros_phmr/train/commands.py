@@ -1,0 +1,96 @@
+"""Arguments and bodies of the ``ros-phmr train | eval | data | distill`` sub-commands."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="run folder: last.pt (resumable), model.safetensors, log.jsonl, loss.png")
+    p.add_argument("--model", default="demo", help="new fused model size 'demo' or 'tiny', or a fused .safetensors to fine-tune")
+    p.add_argument("--multihmr", help="fine-tune this Multi-HMR checkpoint (official or compact) instead")
+    p.add_argument("--prompthmr", help="fine-tune this PromptHMR checkpoint (official or compact) instead")
+    p.add_argument("--steps", type=int, default=20000)
+    p.add_argument("--time-budget", type=float, default=0.0, help="seconds; stop and finish the schedule by then")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--precision", default="bf16", choices=("bf16", "fp16", "fp32"))
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-people", type=int, default=6)
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--eval", type=int, default=0, metavar="N", help="after training, evaluate on N held-out images")
+
+
+def run_train_command(args: argparse.Namespace) -> int:
+    from ros_phmr.train.model import FUSED_SIZES, TrainModel
+    from ros_phmr.train.trainer import TrainConfig, Trainer
+
+    if args.multihmr or args.prompthmr:
+        model = TrainModel.from_checkpoints(args.multihmr, args.prompthmr)
+    elif args.model in FUSED_SIZES:
+        model = TrainModel.new_fused(args.model, args.seed)
+    else:
+        from ros_phmr.model.fused import FusedModel
+
+        if not Path(args.model).is_file():
+            raise FileNotFoundError(f"--model: not a size ({', '.join(FUSED_SIZES)}) nor a file: {args.model}")
+        model = TrainModel.from_fused(FusedModel.from_compact(args.model))
+    config = TrainConfig(out_dir=args.out, steps=args.steps, time_budget_s=args.time_budget,
+                         batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup,
+                         precision=args.precision, device=args.device, seed=args.seed,
+                         max_people=args.max_people, checkpoint_every=args.checkpoint_every, resume=args.resume)
+
+    def show(row: dict) -> None:
+        print(f"step {row['step']:>6}  {row['time_s']:>7.1f} s  lr {row['lr']:.2e}  loss {row['total']:.4f}", flush=True)
+
+    summary = Trainer(config, model).run(on_log=show)
+    print(json.dumps({k: v for k, v in summary.items() if k != "last"}, indent=2))
+    Path(args.out, "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if args.eval and model.detector is not None and model.decoder is not None:
+        from ros_phmr.eval import format_metrics, run_eval
+
+        metrics = run_eval(summary["checkpoint"], count=args.eval, device=args.device,
+                           out_json=Path(args.out) / "eval.json")
+        print(format_metrics(metrics))
+    return 0
+
+
+def add_eval_arguments(p: argparse.ArgumentParser) -> None:
+    from ros_phmr.eval import DEFAULT_SEED
+
+    p.add_argument("--checkpoint", help="fused compact checkpoint (default: the shipped demo checkpoint)")
+    p.add_argument("--images", type=int, default=500, help="held-out images (default 500)")
+    p.add_argument("--prompt-images", type=int, default=200, help="two-person images for the box-prompt check")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", help="write the metrics here")
+
+
+def run_eval_command(args: argparse.Namespace) -> int:
+    from ros_phmr.eval import format_metrics, run_eval
+
+    metrics = run_eval(args.checkpoint, count=args.images, seed=args.seed, prompt_count=args.prompt_images,
+                       device=args.device, out_json=args.json)
+    print(format_metrics(metrics))
+    return 0
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    from ros_phmr.eval import DEFAULT_SEED
+
+    p.add_argument("--out", required=True, help="folder for NNNNNN.png + NNNNNN.npz (labels)")
+    p.add_argument("--images", type=int, default=500)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--device", default="cpu")
+
+
+def run_data_command(args: argparse.Namespace) -> int:
+    from ros_phmr.eval import write_eval_set
+
+    out = write_eval_set(args.out, args.images, args.seed, args.device)
+    print(f"wrote {args.images} labelled images to {out} (seed {args.seed})")
+    return 0
