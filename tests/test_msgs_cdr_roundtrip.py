@@ -9,6 +9,7 @@ from rosbags.serde import SerdeError
 from ros_phmr.people import PROMPT_BOX, PROMPT_TEXT, PersonEstimate
 from ros_phmr.ros.convert import (
     interaction_array_fields,
+    interaction_estimate_fields,
     interaction_fields,
     mesh_array_fields,
     mesh_topology_fields,
@@ -125,6 +126,27 @@ def test_interaction_array_roundtrip_orders_the_pair(typestore):
     assert (got.closest_a.x, got.closest_b.x) == (0.11, 0.1)
     assert got.in_contact and got.prompted and not got.refined
     assert got.min_distance == np.float32(0.012)
+
+
+def test_interaction_estimates_roundtrip_with_unmeasured_values_as_nan(typestore):
+    interaction = pytest.importorskip("ros_phmr.interaction",
+                                      reason="ros_phmr.interaction (tracking work) not present")
+    touching = interaction.InteractionEstimate(
+        id_a=4, id_b=1, min_distance=0.004,
+        region_pairs=[("right hand", "left forearm"), ("head", "head")], prompted=False)
+    apart = interaction.InteractionEstimate(id_a=1, id_b=9, min_distance=1.5, prompted=True)
+    fields = interaction_array_fields(STAMP_NS, "cam", [interaction_estimate_fields(touching),
+                                                        interaction_estimate_fields(apart)])
+    back, _ = _roundtrip(typestore, "ros_phmr_msgs/msg/InteractionArray", fields)
+    first, second = back.interactions
+    assert (first.person_a, first.person_b, first.in_contact) == (1, 4, True)
+    assert first.regions_a == ["left forearm", "head"]      # sides follow the ordered pair
+    assert first.regions_b == ["right hand", "head"]
+    assert np.isnan(first.region_distances).all() and len(first.region_distances) == 2
+    assert np.isnan(first.closest_a.x) and np.isnan(first.closest_b.z)
+    assert first.min_distance == np.float32(0.004) and not first.prompted
+    assert (second.person_a, second.person_b, second.in_contact, second.prompted) == (1, 9, False, True)
+    assert list(second.regions_a) == [] and len(second.region_distances) == 0
 
 
 def test_prompt_messages_build_and_roundtrip(typestore):

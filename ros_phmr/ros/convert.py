@@ -182,6 +182,29 @@ def interaction_fields(person_a: int, person_b: int, min_distance: float, closes
     }
 
 
+def interaction_estimate_fields(est) -> dict:
+    """Interaction fields of a ``ros_phmr.interaction.InteractionEstimate`` (id_a, id_b,
+    min_distance, region_pairs, prompted).
+
+    The estimate has no closest points or per-region distances unless it carries
+    ``closest_a``/``closest_b``/``region_distances`` attributes; missing ones are published as
+    NaN (not measured), never as zeros that would read as the camera origin.
+    """
+    region_pairs = [(str(a), str(b)) for a, b in est.region_pairs]
+    nan3 = (float("nan"),) * 3
+    distances = getattr(est, "region_distances", None)
+    if distances is None:
+        distances = np.full(len(region_pairs), np.nan, _F32)
+    return interaction_fields(
+        est.id_a, est.id_b, est.min_distance,
+        getattr(est, "closest_a", None) if getattr(est, "closest_a", None) is not None else nan3,
+        getattr(est, "closest_b", None) if getattr(est, "closest_b", None) is not None else nan3,
+        in_contact=bool(region_pairs),
+        regions_a=[a for a, _ in region_pairs], regions_b=[b for _, b in region_pairs],
+        region_distances=distances, prompted=bool(est.prompted),
+        refined=bool(getattr(est, "refined", False)))
+
+
 def interaction_array_fields(stamp_ns: int, frame_id: str, interactions: Sequence[dict]) -> dict:
     """InteractionArray fields from :func:`interaction_fields` results."""
     return {"header": header_fields(stamp_ns, frame_id), "interactions": list(interactions)}

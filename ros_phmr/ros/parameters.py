@@ -76,6 +76,20 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     # outputs
     ParamSpec("publish_vertices", True, "Include the 10475 vertices per person in "
               "~/meshes (about 126 kB per person)."),
+    ParamSpec("publish_markers", False, "Also publish ~/markers (visualization_msgs/"
+              "MarkerArray) for RViz: one marker per person, coloured by id."),
+    ParamSpec("marker_style", "skeleton", "~/markers content: 'skeleton' (LINE_LIST of the "
+              "SMPL-X bones, cheap) or 'mesh' (TRIANGLE_LIST, ~1.5 MB per person and frame).",
+              choices=("skeleton", "mesh")),
+    # built-in Foxglove server (foxglove-sdk), independent of any ROS bridge
+    ParamSpec("foxglove_server", False, "Serve images, meshes, skeletons and interactions to "
+              "Foxglove over WebSocket from the node itself (foxglove-sdk), no bridge needed."),
+    ParamSpec("foxglove_host", "127.0.0.1", "Address the built-in Foxglove server binds to "
+              "(0.0.0.0 = every interface)."),
+    ParamSpec("foxglove_port", 8765, "Port of the built-in Foxglove server.", min_value=1,
+              max_value=65535),
+    ParamSpec("foxglove_scene_rate_hz", 10.0, "Most mesh updates per second sent to Foxglove "
+              "(skeletons go with every frame).", min_value=0.1, max_value=120.0),
     ParamSpec("diagnostics_period_s", 1.0, "Period of /diagnostics updates.", min_value=0.1,
               max_value=60.0, launch_argument=False),
 )
