@@ -338,3 +338,26 @@ def render_preview_png(path: Union[str, Path], frame_index: int = 0,
     if not cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)):
         raise ValueError(f"could not write PNG to {path}")
     return path
+
+
+def render_live_frame_png(path: Union[str, Path], frame_index: int = 75, seed: int = 0, width: int = 480,
+                          height: int = 360, model: Optional[PipelineConfig] = None) -> Path:
+    """Write a PNG of one synthetic frame as the live view draws it: ground truth (left) and the
+    pipeline's estimate with mesh overlay, boxes, skeletons and ids (right), captioned with the
+    model used (RANDOM WEIGHTS for the default stand-ins). This is docs/live_frame.png."""
+    from .viz.snapshot import overlay_people, write_snapshot_png
+
+    body, _, _ = load_demo_body(None)
+    scene = SyntheticScene(body, SceneConfig(width=width, height=height), seed=seed)
+    frame = scene.frame(frame_index)
+    model = model or default_model_config(log=None)
+    estimator = Estimator(model)
+    try:
+        people = estimator.estimate(frame.image, frame.K, frame.stamp_ns).people
+        estimate = overlay_people(frame.image, frame.K, people, estimator.faces)
+    finally:
+        estimator.close()
+    truth = overlay_people(frame.image, frame.K, ground_truth_people(frame), scene.faces, kind="ground_truth",
+                           alpha=0.5)
+    label = "RANDOM WEIGHTS (untrained)" if describe_model(model) == RANDOM_WEIGHTS_LABEL else model.profile
+    return write_snapshot_png(path, [(f"ground truth ({SYNTHETIC_LABEL})", truth), (f"live estimate: {label}", estimate)])
