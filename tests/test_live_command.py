@@ -4,7 +4,6 @@ import socket
 import threading
 import time
 
-import pytest
 
 from foxglove_ws_client import run_receive
 from offline_inputs import tiny_config

@@ -40,6 +40,12 @@ def person_key(person: PersonEstimate, index: int) -> int:
     return person.track_id if person.track_id >= 0 else index
 
 
+def entity_suffix(person: PersonEstimate, index: int) -> str:
+    """Entity id part of a person: the track id, or ``u<index>`` so that an untracked person
+    never takes a tracked person's entity."""
+    return str(person.track_id) if person.track_id >= 0 else f"u{index}"
+
+
 def person_label(person: PersonEstimate, index: int) -> str:
     return f"b{person.track_id}" if person.track_id >= 0 else f"#{index} (untracked)"
 
@@ -63,13 +69,13 @@ def skeleton_entity(person: PersonEstimate, index: int, stamp_ns: int, frame_id:
     label = TextPrimitive(pose=pose(head + np.array([0.0, -0.25, 0.0])), billboard=True,
                           font_size=LABEL_FONT_SIZE, color=rgba,
                           text=f"{person_label(person, index)} {person.score:.2f}")
-    return SceneEntity(timestamp=timestamp(stamp_ns), frame_id=frame_id, id=f"{kind}_body_{key}",
+    return SceneEntity(timestamp=timestamp(stamp_ns), frame_id=frame_id, id=f"{kind}_body_{entity_suffix(person, index)}",
                        lifetime=duration(lifetime_ns), metadata=_metadata(kind, person),
                        spheres=spheres, lines=[bones], texts=[label])
 
 
 def mesh_entity_id(person: PersonEstimate, index: int, kind: str = "estimate") -> str:
-    return f"{kind}_mesh_{person_key(person, index)}"
+    return f"{kind}_mesh_{entity_suffix(person, index)}"
 
 
 def mesh_entity(person: PersonEstimate, index: int, faces: np.ndarray, stamp_ns: int, frame_id: str,
