@@ -222,7 +222,7 @@ class Tracker:
 
         out = np.full(n, -1, np.int64)
         for ti, dj in matches:
-            self._correct(self.tracks[ti], boxes[dj], roots[dj], stamp_s)
+            self._correct(self.tracks[ti], boxes[dj], roots[dj], stamp_s, exact=hints[dj] >= 0)
             out[dj] = self.tracks[ti].track_id
         for ti in free_t:
             track = self.tracks[ti]
@@ -275,8 +275,10 @@ class Tracker:
         gate = np.array([self._gate(t) for t in tracks])[:, None]
         return np.where(dist <= gate, dist, _INFEASIBLE)
 
-    def _correct(self, track: Track, box: np.ndarray, root: np.ndarray, stamp_s: float) -> None:
-        """Alpha-beta update of root and box centre; the box size follows the measurement."""
+    def _correct(self, track: Track, box: np.ndarray, root: np.ndarray, stamp_s: float,
+                 exact: bool = False) -> None:
+        """Alpha-beta update of root and box centre; the box size follows the measurement.
+        ``exact``: the detection was decoded for a prompt of this id; its box is taken as is."""
         dt = stamp_s - track.stamp_s
         a, b = self.config.position_gain, self.config.velocity_gain
         pred_root = track.predicted_root(stamp_s)
@@ -290,6 +292,8 @@ class Tracker:
         new_centre = centre(pred_box) + a * shift
         half = 0.5 * ((1 - a) * (pred_box[2:] - pred_box[:2]) + a * (box[2:] - box[:2]))
         track.box = np.concatenate([new_centre - half, new_centre + half])
+        if exact:
+            track.box, track.root = box.copy(), root.copy()
         track.stamp_s = stamp_s
         track.hits, track.misses, track.age = track.hits + 1, 0, track.age + 1
         if not track.confirmed and (track.hits >= self.config.min_hits
