@@ -12,7 +12,7 @@ def ts():
     return ros2_typestore()
 
 
-def _reference_bytes(ts, body_ids, vertices, faces, stamp_ns, frame_id, kind, lifetime_ns):
+def _reference_bytes(ts, body_ids, vertices, faces, stamp_ns, frame_id, kind, lifetime_ns, labels=None):
     """The same SceneUpdate built from rosbags message objects and serialised by rosbags."""
     T = ts.types
     Point = T["geometry_msgs/msg/Point"]
@@ -21,8 +21,17 @@ def _reference_bytes(ts, body_ids, vertices, faces, stamp_ns, frame_id, kind, li
     stamp = T["builtin_interfaces/msg/Time"](sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
     lifetime = T["builtin_interfaces/msg/Duration"](sec=lifetime_ns // 10**9, nanosec=lifetime_ns % 10**9)
     entities = []
-    for body_id, verts in zip(body_ids, vertices):
+    for index, (body_id, verts) in enumerate(zip(body_ids, vertices)):
         r, g, b, a = body_color(kind, body_id)
+        texts = []
+        if labels is not None:
+            top = verts[np.argmin(verts[:, 1])]
+            texts = [T["foxglove_msgs/msg/TextPrimitive"](
+                pose=T["geometry_msgs/msg/Pose"](
+                    position=Point(x=top[0], y=top[1] - 0.15, z=top[2]),
+                    orientation=T["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0)),
+                billboard=True, font_size=0.12, scale_invariant=False,
+                color=T["foxglove_msgs/msg/Color"](r=r, g=g, b=b, a=a), text=labels[index])]
         tri = T["foxglove_msgs/msg/TriangleListPrimitive"](
             pose=pose, points=[Point(x=float(x), y=float(y), z=float(z)) for x, y, z in verts],
             color=T["foxglove_msgs/msg/Color"](r=r, g=g, b=b, a=a), colors=[],
@@ -31,7 +40,7 @@ def _reference_bytes(ts, body_ids, vertices, faces, stamp_ns, frame_id, kind, li
         entities.append(T["foxglove_msgs/msg/SceneEntity"](
             timestamp=stamp, frame_id=frame_id, id=f"{kind}_{body_id}", lifetime=lifetime, frame_locked=False,
             metadata=[kv(key="kind", value=kind), kv(key="body_id", value=str(body_id))],
-            arrows=[], cubes=[], spheres=[], cylinders=[], lines=[], triangles=[tri], texts=[], models=[]))
+            arrows=[], cubes=[], spheres=[], cylinders=[], lines=[], triangles=[tri], texts=texts, models=[]))
     msg = T[SCENE_UPDATE_TYPE](deletions=[], entities=entities)
     return ts.serialize_cdr(msg, SCENE_UPDATE_TYPE)
 
@@ -54,6 +63,18 @@ def test_bytes_equal_rosbags_serialisation(ts, frame_id, kind, body_ids):
     for entity, verts in zip(decoded.entities, vertices):
         points = np.array([[p.x, p.y, p.z] for p in entity.triangles[0].points])
         assert np.array_equal(points, verts.astype(np.float64))
+
+
+def test_labels_bytes_equal_rosbags_serialisation(ts):
+    rng = np.random.default_rng(5)
+    vertices = rng.normal(size=(2, 7, 3))
+    faces = np.array([[0, 1, 2], [4, 5, 6]])
+    labels = ["b3 0.91", "b12 0.5 with a longer label"]          # different lengths -> different padding
+    ours = scene_update_cdr([3, 12], vertices, faces, 42, "cam", kind="estimate", labels=labels)
+    assert ours == _reference_bytes(ts, [3, 12], vertices, faces, 42, "cam", "estimate", 0, labels=labels)
+    assert [e.texts[0].text for e in ts.deserialize_cdr(ours, SCENE_UPDATE_TYPE).entities] == labels
+    with pytest.raises(ValueError, match="one text per body"):
+        scene_update_cdr([3, 12], vertices, faces, 42, "cam", labels=["x"])
 
 
 def test_styles_and_validation():

@@ -50,6 +50,8 @@ def _check_results(out: dict, frames, *, frame_id: str, default_intrinsics: bool
         assert 1 <= len(arr.meshes) <= 2                   # max_people=2, random weights find someone
         assert len(scene.entities) == len(arr.meshes)      # one mesh entity per body
         assert all(len(e.triangles[0].points) == 10475 for e in scene.entities)
+        assert [e.texts[0].text.split()[0] for e in scene.entities] == [
+            f"b{m.track_id}" if m.track_id >= 0 else f"#{i}" for i, m in enumerate(arr.meshes)]
         assert all(m.joints_3d.shape == (127 * 3,) for m in arr.meshes)
     # The same content through the other decoder.
     mcap_arr = out["mcap"]["/phmr/meshes"][0]

@@ -14,7 +14,7 @@ by a uint32 count, strings NUL-terminated) and is checked byte for byte against 
 from __future__ import annotations
 
 import struct
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -102,14 +102,22 @@ def _check_bodies(body_ids, vertices, faces):
     return vertices, faces
 
 
+LABEL_FONT_SIZE = 0.12
+LABEL_ABOVE_M = 0.15          # label height above the body's highest vertex (optical y points down)
+
+
 def scene_update_cdr(body_ids: Sequence[int], vertices: np.ndarray, faces: np.ndarray, stamp_ns: int,
-                     frame_id: str, kind: str = "ground_truth", lifetime_ns: int = 0) -> bytes:
+                     frame_id: str, kind: str = "ground_truth", lifetime_ns: int = 0,
+                     labels: Optional[Sequence[str]] = None) -> bytes:
     """CDR bytes of a foxglove_msgs/SceneUpdate with one mesh entity per body.
 
     body_ids (N,) ints; vertices (N, V, 3) metres in ``frame_id``; faces (F, 3) shared topology.
     ``lifetime_ns`` = 0 keeps an entity until replaced; a few frame periods lets lost bodies vanish.
+    ``labels``: one text per body, shown (billboard, body colour) above its head; None = no text.
     """
     vertices, faces = _check_bodies(body_ids, vertices, faces)
+    if labels is not None and len(labels) != len(body_ids):
+        raise ValueError(f"labels must have one text per body ({len(body_ids)}), got {len(labels)}")
     body_color(kind, 0)                                               # validates kind
     if int(stamp_ns) < 0 or int(lifetime_ns) < 0:
         raise ValueError(f"stamp and lifetime must be >= 0 ns, got {stamp_ns}, {lifetime_ns}")
@@ -117,7 +125,7 @@ def scene_update_cdr(body_ids: Sequence[int], vertices: np.ndarray, faces: np.nd
     out = _CdrWriter()
     out.u32(0)                                                        # deletions[]
     out.u32(len(body_ids))                                            # entities[]
-    for body_id, body_vertices in zip(body_ids, vertices):
+    for index, (body_id, body_vertices) in enumerate(zip(body_ids, vertices)):
         body_id = int(body_id)
         out.time(stamp_ns)                                            # timestamp
         out.string(frame_id)
@@ -138,6 +146,16 @@ def scene_update_cdr(body_ids: Sequence[int], vertices: np.ndarray, faces: np.nd
         out.u32(0)                                                    # colors[]
         out.u32(len(indices))                                         # indices[]
         out.u32_array(indices)
-        out.u32(0)                                                    # texts[]
+        if labels is None:
+            out.u32(0)                                                # texts[]
+        else:
+            top = body_vertices[np.argmin(body_vertices[:, 1])]          # highest point (y down)
+            out.u32(1)                                                # texts[]
+            out.f64(np.concatenate([top - np.array([0.0, LABEL_ABOVE_M, 0.0]), _IDENTITY_POSE[3:]]))
+            out.u8(1)                                                 # billboard
+            out.f64(np.array([LABEL_FONT_SIZE]))                      # font_size
+            out.u8(0)                                                 # scale_invariant
+            out.f64(np.array(body_color(kind, body_id)))              # color
+            out.string(str(labels[index]))
         out.u32(0)                                                    # models[]
     return out.getvalue()

@@ -14,7 +14,7 @@ from ..people import PersonEstimate
 from ..ros.convert import (interaction_array_fields, interaction_fields, mesh_array_fields,
                            mesh_topology_fields)
 from ..ros.typestore import MSG_PACKAGE, build_message, msg_definitions, register_definitions, ros_phmr_msg_dir
-from ..viz.scene import closest_joints
+from ..viz.scene import closest_joints, person_label
 
 MESHES_TOPIC = "/phmr/meshes"
 TOPOLOGY_TOPIC = "/phmr/mesh_topology"
@@ -82,8 +82,9 @@ class ResultRecorder:
         meshed = [(i, p) for i, p in enumerate(people) if p.vertices is not None]
         ids = [p.track_id if p.track_id >= 0 else i for i, p in meshed]
         vertices = np.stack([p.vertices for _, p in meshed]) if meshed else np.zeros((0, self.vertex_count, 3))
-        w.write(self.topics["scene"], scene_update_cdr(ids, vertices, self.faces, stamp_ns, frame_id,
-                                                       kind=kind, lifetime_ns=lifetime_ns), stamp_ns)
+        labels = [f"{person_label(p, i)} {p.score:.2f}" for i, p in meshed]
+        w.write(self.topics["scene"], scene_update_cdr(ids, vertices, self.faces, stamp_ns, frame_id, kind=kind,
+                                                       lifetime_ns=lifetime_ns, labels=labels), stamp_ns)
 
     @staticmethod
     def _interactions(people, interactions) -> list:
