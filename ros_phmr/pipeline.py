@@ -65,6 +65,7 @@ class PipelineConfig:
     cuda_graphs: bool = True  # torch backend on CUDA: replay captured graphs
     sync_stages: bool = True  # synchronise after each stage so timings hold per-stage GPU time
     engine_dir: str = ""  # where exported ONNX / TensorRT engines are cached ("" = ~/.cache)
+    compile: bool = False  # torch backend: torch.compile the backbones (fuses their elementwise ops)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -132,13 +133,16 @@ class Pipeline:
 
     def __init__(self, config: PipelineConfig) -> None:
         from ros_phmr.body import BodyModel
-        from ros_phmr.demo import synthetic_model_path
-
         self.config = config
         self.device = _resolve_device(config.device)
         self._amp = (self.device.type == "cuda" and config.precision != "fp32")
         self._amp_dtype = torch.bfloat16 if config.precision == "bf16" else torch.float16
-        smplx_path = config.smplx_model or synthetic_model_path()
+        if config.smplx_model:
+            smplx_path = config.smplx_model
+        else:  # deferred: the demo module pulls in the MCAP/Foxglove writers
+            from ros_phmr.demo import synthetic_model_path
+
+            smplx_path = synthetic_model_path()
         self.model_name = "SMPL-X" if config.smplx_model else "synthetic SMPL-X-format mannequin"
         self.body = BodyModel.from_file(smplx_path).to(self.device).eval()
         self.detector = self.decoder = None
@@ -160,22 +164,42 @@ class Pipeline:
                  else (torch.eye(3, device=self.device).expand(15, 3, 3),) * 2)
         self._decoder_hands_aa = tuple(matrix_to_axis_angle(h).cpu().numpy() for h in hands)
         if self._amp:
-            from ros_phmr.runtime.precision import cast_matmul_weights_
+            from ros_phmr.runtime.precision import cast_matmul_weights_, fold_layer_scale_
 
+            for encoder in self._backbones():
+                fold_layer_scale_(encoder)  # exact in fp32, before the cast below
             for model in (self.detector, self.decoder):
                 if model is not None:
                     cast_matmul_weights_(model.net, self._amp_dtype)
+        if config.compile and self.device.type == "cuda":
+            for encoder in self._backbones():
+                encoder.compile()  # in place: state-dict keys unchanged; compiled on first call
         self.backend = self._select_backend(config.backend)
-        self._stages = None
-        if self.device.type == "cuda" and self.backend == "torch":
-            from ros_phmr.runtime.torch_cuda import CudaStages
+        self._stages = (self._make_stages()
+                        if self.device.type == "cuda" and self.backend == "torch" else None)
 
-            self._stages = CudaStages(
-                device=self.device, detector=self.detector, decoder=self.decoder,
-                shared_backbone=self.shared_backbone, decoder_size=self.decoder_size,
-                autocast=self._autocast, detection_threshold=config.detection_threshold,
-                max_people=config.max_people, use_mean_hands=config.use_mean_hands,
-                compute_vertices=config.compute_vertices, graphs=config.cuda_graphs)
+    def _make_stages(self):
+        """The staged GPU path (captured graphs on CUDA; eager stages on the CPU, for tests)."""
+        from ros_phmr.runtime.torch_cuda import CudaStages
+
+        config = self.config
+        return CudaStages(
+            device=self.device, detector=self.detector, decoder=self.decoder,
+            shared_backbone=self.shared_backbone, decoder_size=self.decoder_size,
+            autocast=self._autocast, detection_threshold=config.detection_threshold,
+            max_people=config.max_people, use_mean_hands=config.use_mean_hands,
+            compute_vertices=config.compute_vertices, graphs=config.cuda_graphs)
+
+    def _backbones(self) -> list:
+        """The distinct DINOv2 modules of the loaded models (one when shared)."""
+        found = []
+        if self.detector is not None:
+            found.append(self.detector.net.backbone.encoder)
+        if self.decoder is not None:
+            encoder = self.decoder.net.image_encoder.backbone.encoder
+            if all(encoder is not f for f in found):
+                found.append(encoder)
+        return found
 
     def _select_backend(self, backend: str) -> str:
         """The backend that will run: engines need CUDA and an importable runtime, else torch."""
@@ -320,7 +344,7 @@ class Pipeline:
             if not sync:  # end-to-end timing only: nothing may wait between stages
                 return
             if wait:
-                torch.cuda.synchronize(self.device)
+                stages.wait()
             now = time.perf_counter()
             timings[stage] = timings.get(stage, 0.0) + now - clock
             clock = now
@@ -335,15 +359,16 @@ class Pipeline:
         lap("preprocess")
         people: list[PersonEstimate] = []
         if self.detector is not None:
-            stages.detect()
+            # Without per-stage syncs the detector runs beside the PromptHMR backbone.
+            stages.detect(beside=not sync and self.decoder is not None and not self.shared_backbone)
             lap("detector")
         if self.decoder is None:
             slots = stages.detections()
-            valid = slots["valid"][:, 0] > 0.5
+            valid = slots["valid"] > 0.5
             host = {k: v[valid] for k, v in slots.items()}
             lap("outputs", wait=False)
             people = self._build_estimates(
-                ids=[-1] * int(valid.sum()), scores=host["score"][:, 0].tolist(),
+                ids=[-1] * int(valid.sum()), scores=host["score"].tolist(),
                 boxes=list(host["box"]), kinds=[0] * int(valid.sum()), host=host)
         else:
             persons = None
@@ -355,8 +380,8 @@ class Pipeline:
                 lap("backbone")
             if persons is None:
                 slots = stages.detections()
-                valid = slots["valid"][:, 0] > 0.5
-                found = (slots["box"][valid], slots["score"][valid, 0]) if valid.any() else None
+                valid = slots["valid"] > 0.5
+                found = (slots["box"][valid], slots["score"][valid]) if valid.any() else None
                 persons = self._fuse(found, prompts, width, height, drops)
                 lap("prompt_fusion", wait=False)
             if persons:
@@ -371,6 +396,7 @@ class Pipeline:
                 people = self._build_estimates(
                     ids=[p.person_id for p in persons], scores=[p.score for p in persons],
                     boxes=[p.box for p in persons], kinds=[p.kinds for p in persons], host=host)
+        stages.finish()
         lap("outputs", wait=False)
         timings["total"] = time.perf_counter() - start
         return FrameResult(people, timings, drops)

@@ -15,7 +15,7 @@ import torch
 
 from ros_phmr.model.backbone import DinoV2, arch_dims
 from ros_phmr.runtime.graphs import CapturedGraph
-from ros_phmr.runtime.precision import amp_dtype, cast_matmul_weights_
+from ros_phmr.runtime.precision import amp_dtype, cast_matmul_weights_, fold_layer_scale_
 
 SDPA_BACKENDS = ("default", "flash", "cudnn", "efficient")
 
@@ -41,18 +41,27 @@ def _sdpa_context(backend: str):
 
 def bench_backbone(arch: str = "vit_large", resolution: int = 896, precision: str = "bf16",
                    graphs: bool = True, compile: bool = False, sdpa: str = "default",
-                   iters: int = 50, warmup: int = 5, device: str = "cuda", seed: int = 0) -> dict:
-    """-> {"p50_ms", "p99_ms", "tflops", ...} for one configuration."""
+                   iters: int = 50, warmup: int = 5, device: str = "cuda", seed: int = 0,
+                   fold: bool = False, residual: str = "fp32") -> dict:
+    """-> {"p50_ms", "p99_ms", "tflops", ...} for one configuration.
+
+    ``fold``: LayerScale folded into the projections; ``residual``: "fp32" (autocast: norms and
+    the residual stream in float32) or "low" (the whole module in the low-precision dtype)."""
     if sdpa not in SDPA_BACKENDS:
         raise ValueError(f"sdpa must be one of {SDPA_BACKENDS}, got {sdpa!r}")
     dev = torch.device(device)
     torch.manual_seed(seed)
     model = DinoV2(arch).fill_random_(torch.Generator().manual_seed(seed)).to(dev).eval()
     amp = precision != "fp32"
+    if fold:
+        fold_layer_scale_(model)
     if amp:
         cast_matmul_weights_(model, amp_dtype(precision))
+        if residual == "low":
+            model.to(amp_dtype(precision))
     dtype = amp_dtype(precision) if amp else torch.float32
-    inputs = [torch.randn(1, 3, resolution, resolution, device=dev) for _ in range(4)]
+    in_dtype = amp_dtype(precision) if amp and residual == "low" else torch.float32
+    inputs = [torch.randn(1, 3, resolution, resolution, device=dev, dtype=in_dtype) for _ in range(4)]
     static = inputs[0].clone()
     forward = torch.compile(model) if compile else model
 
@@ -80,7 +89,7 @@ def bench_backbone(arch: str = "vit_large", resolution: int = 896, precision: st
     ms = np.asarray(times)
     p50 = float(np.percentile(ms, 50))
     return {"arch": arch, "resolution": resolution, "precision": precision, "graphs": graphs,
-            "compile": compile, "sdpa": sdpa, "p50_ms": p50, "p99_ms": float(np.percentile(ms, 99)),
+            "compile": compile, "sdpa": sdpa, "fold": fold, "residual": residual, "p50_ms": p50, "p99_ms": float(np.percentile(ms, 99)),
             "min_ms": float(ms.min()), "setup_s": setup_s,
             "gflop": vit_flops(arch, resolution) / 1e9,
             "tflops": vit_flops(arch, resolution) / (p50 * 1e-3) / 1e12}

@@ -33,3 +33,25 @@ def cast_matmul_weights_(module: nn.Module, dtype: torch.dtype) -> int:
             layer.to(dtype)
             count += 1
     return count
+
+
+def fold_layer_scale_(backbone: nn.Module) -> int:
+    """Fold every DINOv2 LayerScale into the linear layer before it, in place; returns the count.
+
+    ls(W x + b) = (g * W) x + g * b exactly, so each block saves two elementwise passes over
+    its (tokens, D) activations. Run it on float32 weights, before any low-precision cast; the
+    module then no longer has ``ls1``/``ls2`` parameters (inference copies only).
+    """
+    folded = 0
+    for block in getattr(backbone, "blocks", ()):
+        for name, linear in (("ls1", block.attn.proj), ("ls2", block.mlp.fc2)):
+            scale = getattr(block, name)
+            if not hasattr(scale, "gamma"):
+                continue
+            gamma = scale.gamma.detach().to(linear.weight.dtype)
+            with torch.no_grad():
+                linear.weight.mul_(gamma[:, None])
+                linear.bias.mul_(gamma)
+            setattr(block, name, nn.Identity())
+            folded += 1
+    return folded

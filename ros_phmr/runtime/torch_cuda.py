@@ -11,8 +11,8 @@ IoU with published prompts), so the frame is cut there. Everything else is captu
   body        (H, W, bucket):  SMPL-X in fp32, axis-angle, 2D joints, packed for one read-back
 
 Inputs live in static buffers (the frame in pinned host memory, then on the device; K and boxes
-likewise) that are filled before each replay. People are padded to the next bucket (1, 2, 4,
-8, ... max_people) with "no box" prompts, whose outputs are dropped; the decoder treats every
+likewise) that are filled before each replay. People are padded to the next bucket (1, 2, ... 8,
+12, 16, ... max_people) with "no box" prompts, whose outputs are dropped; the decoder treats every
 person independently when nobody interacts, so padding changes nothing for the real people.
 Outputs are static tensors: the caller reads them (``read_people``) before the next frame.
 """
@@ -32,14 +32,12 @@ PATCH = 14
 
 
 def people_buckets(max_people: int) -> List[int]:
-    """Padded people counts that get their own decoder graph: powers of two, then max_people."""
+    """Padded people counts that get their own decoder graph: every count up to 8, then
+    multiples of 4, then max_people (padding costs at most 3 people's decoder work)."""
     if max_people < 1:
         raise ValueError(f"max_people must be >= 1, got {max_people}")
-    buckets, size = [], 1
-    while size < max_people:
-        buckets.append(size)
-        size *= 2
-    return buckets + [max_people]
+    small = list(range(1, min(max_people, 8) + 1))
+    return small + [n for n in range(12, max_people, 4)] + ([max_people] if max_people > 8 else [])
 
 
 def bucket_for(count: int, buckets: List[int]) -> int:
@@ -65,14 +63,16 @@ class CudaStages:
         self.max_people = max_people
         self.use_mean_hands = use_mean_hands
         self.compute_vertices = compute_vertices
-        self.graphs = GraphCache(enabled=graphs)
+        self.cuda = device.type == "cuda"  # on the CPU (tests) the same stages run eagerly
+        self.graphs = GraphCache(enabled=graphs and self.cuda)
         self.buckets = people_buckets(max_people)
         self._frames: Dict[tuple, tuple] = {}  # (H, W) -> (device uint8, pinned uint8)
         self._K = torch.zeros(3, 3, 3, device=device)  # original, detector input, decoder input
-        self._K_host = torch.zeros(3, 3, 3).pin_memory()
+        self._K_host = self._pinned(torch.zeros(3, 3, 3))
         self._boxes: Dict[int, tuple] = {}  # bucket -> (device (b, 5), pinned (b, 5))
         self._readback: Dict[tuple, torch.Tensor] = {}  # key -> pinned copy of a packed result
-        self._det_ready = torch.cuda.Event()
+        self._det_ready = torch.cuda.Event() if self.cuda else None
+        self._side = torch.cuda.Stream(device) if self.cuda else None  # detector beside the encoder
         self._shape = None
         self._pre = self._det = self._emb = self._params = None
         self._people = None
@@ -86,7 +86,7 @@ class CudaStages:
         entry = self._frames.get(shape)
         if entry is None:
             entry = self._frames[shape] = (torch.empty(image.shape, dtype=torch.uint8, device=self.device),
-                                           torch.empty(image.shape, dtype=torch.uint8).pin_memory())
+                                           self._pinned(torch.empty(image.shape, dtype=torch.uint8)))
         device_frame, host_frame = entry
         np.copyto(host_frame.numpy(), image)
         device_frame.copy_(host_frame, non_blocking=True)
@@ -110,8 +110,11 @@ class CudaStages:
 
         self._pre = self.graphs.run(("preprocess",) + self._shape, run)
 
-    def detect(self) -> None:
-        """Launch the detector and the read-back of its per-slot results (no host wait)."""
+    def detect(self, beside: bool = False) -> None:
+        """Launch the detector and the read-back of its per-slot results (no host wait).
+
+        ``beside``: on a side stream, so that it runs concurrently with ``encode`` (the two
+        backbones read the same frame and nothing else of each other's)."""
         pre, K = self._pre, self._K
         detector = self.detector
 
@@ -132,13 +135,21 @@ class CudaStages:
             packed, layout = pack_people(head)
             return {"tokens": tokens, "packed": packed, "layout": layout}
 
-        self._det = self.graphs.run(("detector",) + self._shape, run)
-        self._host_copy(("detector",) + self._shape, self._det["packed"])
-        self._det_ready.record()
+        if not self.cuda:
+            self._det = run()
+            self._host_copy(("detector",) + self._shape, self._det["packed"])
+            return
+        main = torch.cuda.current_stream(self.device)
+        stream = self._side if beside else main
+        stream.wait_stream(main)
+        with torch.cuda.stream(stream):
+            self._det = self.graphs.run(("detector",) + self._shape, run)
+            self._host_copy(("detector",) + self._shape, self._det["packed"])
+            self._det_ready.record(stream)
 
     def detections(self) -> Dict[str, np.ndarray]:
         """Per-slot detector results on the host (waits for the detector only)."""
-        self._det_ready.synchronize()
+        self.wait(main=False)
         host = self._readback[("detector",) + self._shape].numpy()
         return self._det["layout"].unpack(host.copy())
 
@@ -163,7 +174,7 @@ class CudaStages:
         entry = self._boxes.get(bucket)
         if entry is None:
             entry = self._boxes[bucket] = (torch.zeros(bucket, 5, device=self.device),
-                                           torch.zeros(bucket, 5).pin_memory())
+                                           self._pinned(torch.zeros(bucket, 5)))
         device_boxes, host_boxes = entry
         host = host_boxes.numpy()
         host[:count] = boxes
@@ -201,15 +212,33 @@ class CudaStages:
     def read_people(self) -> Dict[str, np.ndarray]:
         """Decoded people's arrays on the host (waits for the GPU)."""
         count, _ = self._people
-        torch.cuda.current_stream(self.device).synchronize()
+        self.wait()
         return self._layout.unpack(self._readback[self._body_key].numpy()[:count].copy())
 
+    def finish(self) -> None:
+        """Wait for everything launched (a no-op after ``read_people``): the pinned input
+        buffers are rewritten by the next ``upload``."""
+        self.wait()
+
     # -- helpers ------------------------------------------------------------------------
+
+    def _pinned(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Page-locked host memory (asynchronous copies) on CUDA; plain memory otherwise."""
+        return tensor.pin_memory() if self.cuda else tensor
+
+    def wait(self, main: bool = True) -> None:
+        """Wait for the detector's stream and, with ``main``, for the main stream (and with it
+        every copy into the read-back buffers)."""
+        if not self.cuda:
+            return
+        self._det_ready.synchronize()  # the side stream, before the next frame reuses buffers
+        if main:
+            torch.cuda.current_stream(self.device).synchronize()
 
     def _host_copy(self, key: tuple, packed: torch.Tensor) -> None:
         host = self._readback.get(key)
         if host is None:
-            host = self._readback[key] = torch.empty(packed.shape, dtype=packed.dtype).pin_memory()
+            host = self._readback[key] = self._pinned(torch.empty(packed.shape, dtype=packed.dtype))
         host.copy_(packed, non_blocking=True)
 
     def close(self) -> None:
