@@ -29,7 +29,7 @@ from .io.mcap_writer import McapWriter, qos_profile_metadata
 from .io.ros2_messages import camera_info_message, image_message, transform_message
 from .render import overlay_meshes
 from .pipeline import PipelineConfig
-from .offline.estimator import Estimator
+from .offline.estimator import Estimator, open_estimator
 from .offline.recording import ResultRecorder
 from .people import NUM_HAND_JOINTS, PersonEstimate
 from .synthetic import SceneConfig, SyntheticScene
@@ -203,14 +203,15 @@ def _progress_bar(total: int, enabled: bool):
 
 def run_demo(frames: int = 60, out: Union[str, Path] = "demo.mcap",
              smplx_path: Optional[Union[str, Path]] = None, seed: int = 0, progress: bool = True,
-             *, config: Optional[SceneConfig] = None, model: Optional[PipelineConfig] = None,
+             *, config: Optional[SceneConfig] = None, model: Union[PipelineConfig, Estimator, None] = None,
              estimates: bool = True) -> DemoSummary:
     """Render ``frames`` frames of the synthetic scene (seeded by ``seed``) and record them to ``out``.
 
     ``smplx_path``: an SMPL-X model file or folder; None generates (once, cached) the synthetic
     SMPL-X-format model. ``progress`` shows a progress bar and prints what was written.
     ``config`` changes the scene (image size, people, fps); default 640x480, 3 people, 30 fps.
-    ``model``: the pipeline that estimates the bodies from the images (None: default_model_config);
+    ``model``: the pipeline that estimates the bodies from the images (None: default_model_config),
+    a PipelineConfig or a loaded Estimator to reuse;
     ``estimates`` False records ground truth only.
     On an exception or Ctrl-C the MCAP is still finalised with the frames written so far.
     """
@@ -230,11 +231,11 @@ def run_demo(frames: int = 60, out: Union[str, Path] = "demo.mcap",
                 "synthetic_body_model": str(synthetic).lower(), "seed": str(int(seed)),
                 "frames": str(frames), "camera_frame": CAMERA_FRAME, "world_frame": WORLD_FRAME,
                 "ground_truth_topic": GROUND_TRUTH_SCENE_TOPIC}
-    estimator = None
+    estimator, owned = None, False
     if estimates:
-        model = model or default_model_config(log=print if progress else None)
-        metadata.update(estimates_model=describe_model(model), estimate_scene_topic=ESTIMATE_SCENE_TOPIC)
-        estimator = Estimator(model)
+        estimator, owned = open_estimator(model or default_model_config(log=print if progress else None))
+        metadata.update(estimates_model=describe_model(estimator.pipeline.config),
+                        estimate_scene_topic=ESTIMATE_SCENE_TOPIC)
     interrupted = False
     first_stamp = last_stamp = scene.stamp_ns(0)
     lifetime_ns = int(3e9 / config.fps)           # bodies vanish ~3 frame periods after their last update
@@ -272,7 +273,7 @@ def run_demo(frames: int = 60, out: Union[str, Path] = "demo.mcap",
             interrupted = True
         finally:
             bar.close()
-            if estimator is not None:
+            if owned:
                 estimator.close()
         counts = writer.counts
     summary = DemoSummary(
@@ -341,7 +342,7 @@ def render_preview_png(path: Union[str, Path], frame_index: int = 0,
 
 
 def render_live_frame_png(path: Union[str, Path], frame_index: int = 75, seed: int = 0, width: int = 480,
-                          height: int = 360, model: Optional[PipelineConfig] = None) -> Path:
+                          height: int = 360, model: Union[PipelineConfig, Estimator, None] = None) -> Path:
     """Write a PNG of one synthetic frame as the live view draws it: ground truth (left) and the
     pipeline's estimate with mesh overlay, boxes, skeletons and ids (right), captioned with the
     model used (RANDOM WEIGHTS for the default stand-ins). This is docs/live_frame.png."""
@@ -350,13 +351,14 @@ def render_live_frame_png(path: Union[str, Path], frame_index: int = 75, seed: i
     body, _, _ = load_demo_body(None)
     scene = SyntheticScene(body, SceneConfig(width=width, height=height), seed=seed)
     frame = scene.frame(frame_index)
-    model = model or default_model_config(log=None)
-    estimator = Estimator(model)
+    estimator, owned = open_estimator(model or default_model_config(log=None))
     try:
         people = estimator.estimate(frame.image, frame.K, frame.stamp_ns).people
         estimate = overlay_people(frame.image, frame.K, people, estimator.faces)
     finally:
-        estimator.close()
+        if owned:
+            estimator.close()
+    model = estimator.pipeline.config
     truth = overlay_people(frame.image, frame.K, ground_truth_people(frame), scene.faces, kind="ground_truth",
                            alpha=0.5)
     label = "RANDOM WEIGHTS (untrained)" if describe_model(model) == RANDOM_WEIGHTS_LABEL else model.profile

@@ -3,6 +3,7 @@ rosbags' Writer, an MJPG video written with OpenCV, an image folder; and an MCAP
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from pathlib import Path
 
@@ -26,6 +27,15 @@ WIDTH, HEIGHT = 64, 48
 def tiny_config():
     """The default (random-weight) model, shrunk for CI: 112 px decoder input, 2 people."""
     return dataclasses.replace(default_model_config(device="cpu", log=None), resolution=112, max_people=2)
+
+
+@functools.lru_cache(maxsize=1)
+def shared_estimator():
+    """One loaded tiny Estimator for the whole test session (loading costs seconds; every run
+    resets its tracker, so tests do not see each other's tracks)."""
+    from ros_phmr.offline.estimator import Estimator
+
+    return Estimator(tiny_config())
 
 
 def synthetic_frames(count: int, seed: int = 0):

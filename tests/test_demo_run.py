@@ -11,7 +11,7 @@ from mcap_ros2.decoder import DecoderFactory
 from rosbags.highlevel import AnyReader
 
 import ros_phmr.demo as demo
-from offline_inputs import reader_typestore, tiny_config
+from offline_inputs import reader_typestore, shared_estimator
 from ros_phmr.synthetic import SceneConfig, SyntheticScene
 
 CONFIG = SceneConfig(width=160, height=120)
@@ -28,7 +28,7 @@ def synthetic_cache():
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "demo.mcap"
-    summary = demo.run_demo(frames=3, out=out, seed=1, progress=False, config=CONFIG, model=tiny_config())
+    summary = demo.run_demo(frames=3, out=out, seed=1, progress=False, config=CONFIG, model=shared_estimator())
     return out, summary
 
 
@@ -117,7 +117,7 @@ def test_interrupted_demo_leaves_a_valid_file(tmp_path, monkeypatch, error):
     monkeypatch.setattr(SyntheticScene, "frame", failing_frame)
     out = tmp_path / "cut.mcap"
     with pytest.raises(error):
-        demo.run_demo(frames=5, out=out, progress=False, config=CONFIG, model=tiny_config())
+        demo.run_demo(frames=5, out=out, progress=False, config=CONFIG, model=shared_estimator())
     messages = _decoded(out)
     assert {t: len(v) for t, v in messages.items()} == {**{t: 2 for t in TOPICS}, **LATCHED}
 

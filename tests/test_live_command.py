@@ -6,7 +6,7 @@ import time
 
 
 from foxglove_ws_client import run_receive
-from offline_inputs import tiny_config
+from offline_inputs import shared_estimator
 from ros_phmr.cli import main
 from ros_phmr.viz import SCENE_TOPIC
 from ros_phmr.viz.live_loop import run_live
@@ -25,7 +25,7 @@ def test_live_synthetic_serves_scene_updates_with_one_mesh_per_person():
 
     result = {}
     thread = threading.Thread(target=lambda: result.update(done=run_live(
-        "synthetic", tiny_config(), port=0, scene_rate_hz=1000.0, max_frames=2, on_ready=on_ready,
+        "synthetic", shared_estimator(), port=0, scene_rate_hz=1000.0, max_frames=2, on_ready=on_ready,
         log=lambda text: None)))
     thread.start()
     try:

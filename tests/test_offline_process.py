@@ -1,17 +1,16 @@
 """``ros-phmr process`` on real inputs (rosbag2 MCAP/sqlite3 written with rosbags, an OpenCV video,
 an image folder): the MCAP reads back with mcap-ros2-support and rosbags, one result message per
 input frame; bad inputs fail clearly and leave no output; Ctrl-C leaves a valid MCAP."""
+import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from offline_inputs import (HEIGHT, WIDTH, read_back, synthetic_frames, tiny_config, write_bag,
+from offline_inputs import (HEIGHT, WIDTH, read_back, shared_estimator, synthetic_frames, write_bag,
                             write_image_folder, write_video)
 from ros_phmr.cli import main
 from ros_phmr.offline.process import run_process
@@ -29,7 +28,7 @@ def frames():
 
 @pytest.fixture(scope="module")
 def config():
-    return tiny_config()
+    return shared_estimator()
 
 
 def _check_results(out: dict, frames, *, frame_id: str, default_intrinsics: bool):
@@ -47,12 +46,13 @@ def _check_results(out: dict, frames, *, frame_id: str, default_intrinsics: bool
         assert arr.default_intrinsics == default_intrinsics
         if not default_intrinsics:
             np.testing.assert_allclose(arr.k.reshape(3, 3), frame.K)
-        assert 1 <= len(arr.meshes) <= 2                   # max_people=2, random weights find someone
+        assert len(arr.meshes) <= 2                        # max_people=2
         assert len(scene.entities) == len(arr.meshes)      # one mesh entity per body
         assert all(len(e.triangles[0].points) == 10475 for e in scene.entities)
         assert [e.texts[0].text.split()[0] for e in scene.entities] == [
             f"b{m.track_id}" if m.track_id >= 0 else f"#{i}" for i, m in enumerate(arr.meshes)]
         assert all(m.joints_3d.shape == (127 * 3,) for m in arr.meshes)
+    assert sum(len(a.meshes) for a in out["rosbags"]["/phmr/meshes"]) > 0      # random weights find someone
     # The same content through the other decoder.
     mcap_arr = out["mcap"]["/phmr/meshes"][0]
     np.testing.assert_array_equal(np.asarray(mcap_arr.meshes[0].joints_3d), out["rosbags"]["/phmr/meshes"][0].meshes[0].joints_3d)
@@ -85,19 +85,25 @@ def test_video(tmp_path, frames, config):
     _check_results(out, frames_at_10hz, frame_id="camera_optical_frame", default_intrinsics=True)
 
 
-def test_image_folder_through_the_cli(tmp_path, frames, capsys):
+def test_image_folder(tmp_path, frames, config, capsys):
     folder = write_image_folder(tmp_path / "images", frames)
     out_path = tmp_path / "out.mcap"
-    assert main(["process", str(folder), "-o", str(out_path), "--resolution", "112", "--max-people", "2",
-                 "--device", "cpu", "--fps", "10"]) == 0
-    captured = capsys.readouterr()
-    assert "RANDOM WEIGHTS" in captured.out                # the default model says what it is
-    assert "frame/s" in captured.err                                # tqdm progress with a rate
+    run_process(str(folder), out_path, config, fps=10)
+    assert "frame/s" in capsys.readouterr().err            # tqdm progress with a rate
     out = read_back(out_path)
     assert out["counts"]["/camera/image_raw/compressed"] == FRAMES
     assert out["counts"]["/phmr/meshes"] == FRAMES
     info = out["rosbags"]["/camera/camera_info"][0]
     assert (info.width, info.height) == (WIDTH, HEIGHT)
+    stamps = [m.header.stamp.nanosec for m in out["rosbags"]["/phmr/meshes"]]
+    assert stamps == [0, 100_000_000, 200_000_000]         # --fps 10
+
+
+def test_default_model_is_labelled_random_weights(capsys):
+    from ros_phmr.demo import RANDOM_WEIGHTS_LABEL, model_config_from_options
+
+    model_config_from_options(device="cpu")
+    assert RANDOM_WEIGHTS_LABEL in capsys.readouterr().out
 
 
 # ---- bad input: clear message, non-zero exit, no output file ----------------------------------
@@ -157,24 +163,21 @@ def test_existing_output_is_not_replaced(tmp_path, frames, capsys):
     assert out_path.read_bytes() == b"keep me"
 
 
-def test_ctrl_c_leaves_a_valid_mcap(tmp_path):
-    """SIGINT to a real `ros-phmr process` on the endless synthetic source."""
+def test_ctrl_c_leaves_a_valid_mcap(tmp_path, config, capsys):
+    """A real SIGINT while `process` runs on the endless synthetic source."""
     out_path = tmp_path / "out.mcap"
-    proc = subprocess.Popen([sys.executable, "-m", "ros_phmr.cli", "process", "synthetic", "-o", str(out_path),
-                             "--resolution", "112", "--max-people", "1", "--device", "cpu"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    err: list = []
-    reader = threading.Thread(target=lambda: err.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 60
-    while not re.search(r" [1-9]\d*frame \[", "".join(err)) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 130
-    reader.join(timeout=5)
-    text = "".join(err)
-    assert "valid MCAP" in text, text
+
+    def interrupt():
+        deadline = time.monotonic() + 60
+        while not out_path.exists() and time.monotonic() < deadline:     # writing has started
+            time.sleep(0.05)
+        time.sleep(2.0)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_process("synthetic", out_path, config, progress=False)
+    assert "is a valid MCAP of the" in capsys.readouterr().err
     out = read_back(out_path)
-    done = out["counts"]["/phmr/meshes"]
-    assert done >= 1
-    assert out["counts"]["/camera/image_raw/compressed"] == done == out["counts"]["/phmr/scene"]
+    done = out["counts"].get("/phmr/meshes", 0)
+    assert out["counts"].get("/camera/image_raw/compressed", 0) == done == out["counts"].get("/phmr/scene", 0)

@@ -3,7 +3,7 @@ software renderer; overlays change exactly where the people are."""
 import cv2
 import numpy as np
 
-from offline_inputs import synthetic_frames, tiny_config
+from offline_inputs import shared_estimator, synthetic_frames
 from ros_phmr.io.foxglove_scene import body_color
 from ros_phmr.demo import ground_truth_people, load_demo_body, render_live_frame_png
 from ros_phmr.viz.snapshot import overlay_people
@@ -30,6 +30,6 @@ def test_overlay_draws_meshes_in_track_colours():
 
 
 def test_live_frame_png(tmp_path):
-    path = render_live_frame_png(tmp_path / "live.png", frame_index=3, width=96, height=64, model=tiny_config())
+    path = render_live_frame_png(tmp_path / "live.png", frame_index=3, width=96, height=64, model=shared_estimator())
     picture = cv2.imread(str(path))
     assert picture.shape == (64, 192, 3)

@@ -1,5 +1,5 @@
-"""One call per frame for ``live`` and ``process``: the pipeline, plus tracking and interactions
-when :mod:`ros_phmr.perception` is available.
+"""One call per frame for ``live``, ``process`` and ``demo``: the pipeline, plus tracking and
+interactions when :mod:`ros_phmr.perception` is available.
 
 Without it people come out untracked (track id -1) and without interactions; the writers and
 the live view handle both, so the commands work the same either way.
@@ -15,9 +15,9 @@ from ..people import PersonEstimate
 from ..pipeline import Pipeline, PipelineConfig
 
 try:                                    # tracking + interactions (a sibling module, may be absent)
-    from ..perception import Perception
+    from ..perception import Perception, PerceptionConfig
 except ImportError:                     # pragma: no cover - depends on what is installed
-    Perception = None
+    Perception = PerceptionConfig = None
 
 
 @dataclass
@@ -32,7 +32,10 @@ class Estimator:
 
     def __init__(self, config: PipelineConfig) -> None:
         self.pipeline = Pipeline(config)
-        self.perception = Perception(self.pipeline) if Perception is not None else None
+        # Tentative people (not yet confirmed by the tracker, id -1) are shown too: a viewer should
+        # see everyone the model found from the first frame on.
+        self.perception = (Perception(self.pipeline, PerceptionConfig(report_tentative=True))
+                           if Perception is not None else None)
 
     @property
     def tracking(self) -> bool:
@@ -50,5 +53,21 @@ class Estimator:
         result = self.pipeline.process(image, K, None)
         return Estimate(list(result.people), [], dict(result.timings))
 
+    def reset(self) -> None:
+        """Forget tracks (a new input starts)."""
+        if self.perception is not None:
+            self.perception.reset()
+
     def close(self) -> None:
         self.pipeline.close()
+
+
+def open_estimator(model) -> tuple:
+    """(Estimator, owned): a new Estimator for a PipelineConfig (owned, close it), or the given
+    Estimator reset for a new input (not owned: its model stays loaded for the next run)."""
+    if isinstance(model, Estimator):
+        model.reset()
+        return model, False
+    if not isinstance(model, PipelineConfig):
+        raise ValueError(f"model must be a PipelineConfig or an Estimator, got {type(model).__name__}")
+    return Estimator(model), True

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 import cv2
 import numpy as np
@@ -22,7 +22,7 @@ import numpy as np
 from ..io.mcap_writer import McapWriter
 from ..io.ros2_messages import camera_info_message, header
 from ..pipeline import PipelineConfig
-from .estimator import Estimator
+from .estimator import Estimator, open_estimator
 from .recording import ResultRecorder
 from .sources import FrameSource, InputFrame, intrinsics_or_default, open_source
 
@@ -84,10 +84,12 @@ class _InputWriter:
                          frame.stamp_ns)
 
 
-def run_process(input_spec: str, output, config: PipelineConfig, *, image_topic: Optional[str] = None,
+def run_process(input_spec: str, output, model: Union[PipelineConfig, Estimator], *, image_topic: Optional[str] = None,
                 camera_info_topic: Optional[str] = None, fps: Optional[float] = None, max_frames: int = 0,
                 include_vertices: bool = False, progress: bool = True, overwrite: bool = False) -> ProcessSummary:
     """Process every frame of ``input_spec`` into the MCAP ``output``; see the module docstring.
+
+    ``model``: a PipelineConfig (loaded here, released at the end) or a loaded Estimator to reuse.
 
     Input problems are reported (FileNotFoundError / ValueError) before ``output`` is created.
     Raises KeyboardInterrupt after finalising the file when interrupted.
@@ -107,9 +109,9 @@ def run_process(input_spec: str, output, config: PipelineConfig, *, image_topic:
     started = time.perf_counter()
     done, interrupted = 0, False
     expected = len(source) if not max_frames else min(len(source) or max_frames, max_frames)
-    estimator = None
+    estimator, owned = None, False
     try:
-        estimator = Estimator(config)
+        estimator, owned = open_estimator(model)
         if progress:
             print(f"input: {source.description}", file=sys.stderr)
             if not estimator.tracking:
@@ -117,7 +119,7 @@ def run_process(input_spec: str, output, config: PipelineConfig, *, image_topic:
                       file=sys.stderr)
         with McapWriter(output) as writer:
             writer.add_metadata("ros_phmr_process", {"input": str(input_spec), "source": source.description,
-                                                     "profile": config.profile})
+                                                     "profile": estimator.pipeline.config.profile})
             inputs = _InputWriter(writer, source)
             recorder = ResultRecorder.for_pipeline(writer, estimator.pipeline, include_vertices=include_vertices)
             bar = tqdm(total=expected or None, unit="frame", desc="process", disable=not progress,
@@ -144,7 +146,7 @@ def run_process(input_spec: str, output, config: PipelineConfig, *, image_topic:
                 bar.close()
             counts = writer.counts
     finally:
-        if estimator is not None:
+        if owned:
             estimator.close()
         source.close()
     summary = ProcessSummary(output.resolve(), done, expected, counts, time.perf_counter() - started, interrupted)

@@ -7,26 +7,27 @@ a slow pipeline just drops behind); a camera device runs as fast as it delivers.
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
-from ..offline.estimator import Estimator
+from ..offline.estimator import Estimator, open_estimator
 from ..offline.sources import intrinsics_or_default, open_source
 from ..pipeline import PipelineConfig
 from .live import FoxgloveLive
 
 
-def run_live(source_spec: str, config: PipelineConfig, *, host: str = "127.0.0.1", port: int = 8765,
+def run_live(source_spec: str, model: Union[PipelineConfig, Estimator], *, host: str = "127.0.0.1", port: int = 8765,
              scene_rate_hz: float = 10.0, max_frames: int = 0, realtime: bool = True,
              on_ready: Optional[Callable[[FoxgloveLive], None]] = None, log=print) -> int:
     """Serve until the source ends, ``max_frames`` frames (0 = no limit) or Ctrl-C; returns frames done.
 
+    ``model``: a PipelineConfig (loaded once the server listens) or a loaded Estimator to reuse.
     ``on_ready(server)`` runs once the server listens and the model is loaded (tests use it).
     """
     source = open_source(source_spec)
-    estimator = None
+    estimator, owned = None, False
     try:
         with FoxgloveLive(host=host, port=port, scene_rate_hz=scene_rate_hz) as live:   # a taken port fails fast
-            estimator = Estimator(config)
+            estimator, owned = open_estimator(model)
             log(f"ros-phmr live: {source.description}; Foxglove: open a connection to {live.url}  "
                 "(Ctrl-C stops)")
             if on_ready is not None:
@@ -54,6 +55,6 @@ def run_live(source_spec: str, config: PipelineConfig, *, host: str = "127.0.0.1
         log(f"ros-phmr live: source ended after {done} frames")
         return done
     finally:
-        if estimator is not None:
+        if owned:
             estimator.close()
         source.close()
