@@ -40,7 +40,7 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
                        help="time only a DINOv2 backbone (vit_small, vit_base, vit_large)")
     bench.add_argument("--sdpa", choices=("default", "flash", "cudnn", "efficient"),
                        default="default", help="attention kernel for --backbone")
-    bench.add_argument("--compile", action="store_true", help="torch.compile the --backbone")
+    bench.add_argument("--compile", action="store_true", help="torch.compile the backbones")
     bench.add_argument("--json", type=Path, help="write the results as JSON")
     bench.add_argument("--plot", type=Path, help="PNG of the stage breakdown against people")
 
@@ -67,7 +67,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
         cfg = BenchConfig(profile=args.profile, backend=args.backend, precision=args.precision,
                           resolution=args.resolution, people=tuple(args.people), frames=args.frames,
                           warmup=args.warmup, modes=tuple(args.mode), device=args.device,
-                          cuda_graphs=not args.no_graphs, compute_vertices=not args.no_vertices,
+                          cuda_graphs=not args.no_graphs, compile=args.compile,
+                          compute_vertices=not args.no_vertices,
                           width=args.width, height=args.height,
                           extra={"random_weights": bool(args.random_weights),
                                  "detector": args.detector if args.random_weights else ""},

@@ -6,6 +6,7 @@ which box prompts never run) and a Multi-HMR of any backbone and resolution.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 DETECTOR_ARCHS = {"S": "vit_small", "B": "vit_base", "L": "vit_large"}
@@ -26,6 +27,13 @@ def parse_detector(spec: str) -> tuple[str, int]:
     return arch, resolution
 
 
+def _atomic(path: Path, write) -> None:
+    """Write through a temporary name and rename, so a half-written file is never picked up."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
 def bench_checkpoints(out_dir: str | Path, detector: str = "S:672", seed: int = 0,
                       prompthmr: bool = True) -> dict[str, str]:
     """Write (if missing) the synthetic body model, a full PromptHMR and a Multi-HMR checkpoint.
@@ -44,12 +52,13 @@ def bench_checkpoints(out_dir: str | Path, detector: str = "S:672", seed: int = 
     paths = {"smplx_model": str(smplx), "prompthmr_checkpoint": "", "multihmr_checkpoint": ""}
     multihmr = out / "multihmr" / f"multiHMR_{arch}_{resolution}_seed{seed}.pt"
     if not multihmr.is_file():
-        write_random_multihmr_checkpoint(multihmr, size="full", seed=seed, arch=arch, resolution=resolution)
+        _atomic(multihmr, lambda tmp: write_random_multihmr_checkpoint(tmp, size="full", seed=seed, arch=arch,
+                                                                       resolution=resolution))
     paths["multihmr_checkpoint"] = str(multihmr)
     if prompthmr:
         ckpt = out / "prompthmr" / f"checkpoint_full_seed{seed}.ckpt"
         if not ckpt.is_file():
-            write_random_prompthmr_checkpoint(ckpt, size="full", seed=seed, include_text_tower=False,
-                                              smplx_model=smplx)
+            _atomic(ckpt, lambda tmp: write_random_prompthmr_checkpoint(tmp, size="full", seed=seed,
+                                                                        include_text_tower=False, smplx_model=smplx))
         paths["prompthmr_checkpoint"] = str(ckpt)
     return paths
