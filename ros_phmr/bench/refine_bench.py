@@ -102,7 +102,7 @@ def contact_scene(body: BodyModel, kind: str, K=DEFAULT_K):
         a = make_person(body, 0, "camera", _pose(right_shoulder=(0, 0, 1.3)), [-0.5, 0.0, 3.0], K)
         b_of = lambda x: make_person(body, 1, "camera", _pose(**ARMS_DOWN), [x, 0.05, 3.0], K)  # noqa: E731
         b = _place(body, a, "left_hand", b_of(1.2), b_of, far=1.2, near=0.3)
-        samples = [[("hand", "shoulder")], [("hand", "shoulder")], [("hand", "shoulder"), ("hand", "arm")]]
+        samples = [[("hand", "shoulder")], [("hand", "shoulder")], [("hand", "arm")]]
         touching = [("left_hand", "right_shoulder")]
     elif kind == "handshake":
         # Face to face, right arms forward and turned 17 degrees in to meet in the middle.
@@ -110,7 +110,7 @@ def contact_scene(body: BodyModel, kind: str, K=DEFAULT_K):
         a = make_person(body, 0, "right", arm, [-0.4, 0.0, 3.0], K)
         b_of = lambda x: make_person(body, 1, "left", arm, [x, 0.0, 3.0], K)  # noqa: E731
         b = _place(body, a, "right_hand", b_of(1.5), b_of, far=1.5, near=-0.2)
-        samples = [[("hand", "hand")], [("hand", "hand")], [("hand", "hand"), ("arm", "arm")]]
+        samples = [[("hand", "hand")], [("hand", "hand")], [("hand", "hand")]]
         touching = [("right_hand", "right_hand")]
     elif kind == "hug":
         # Face to face, chests meeting (placed with A's arms out of the way); then A's arms
@@ -132,7 +132,7 @@ def contact_scene(body: BodyModel, kind: str, K=DEFAULT_K):
     return a, b, ContactConstraint(0, 1, samples), touching
 
 
-def perturb(body: BodyModel, people, K=DEFAULT_K, depth_shift: float = 0.10, jitter: float = 0.03,
+def perturb(body: BodyModel, people, K=DEFAULT_K, depth_shift: float = 0.20, jitter: float = 0.03,
             seed: int = 0):
     """A monocular estimate's typical error: the second person pushed back by ``depth_shift``
     (m) along its camera ray, every body-joint rotation jittered by ``jitter`` (rad)."""

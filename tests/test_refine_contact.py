@@ -1,0 +1,164 @@
+"""Contact refinement: perturbed synthetic pairs brought back into contact with the 2D joints
+kept; the lean subset skinning against the full body model; left/right readings; bad input;
+the worker (latest wins, callbacks with the source stamp, failures survived)."""
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from ros_phmr.bench.refine_bench import DEFAULT_K, contact_scene, perturb, region_distance
+from ros_phmr.body import BodyModel, pose_from_axis_angle
+from ros_phmr.demo import synthetic_model_path
+from ros_phmr.refine import (ContactConstraint, ContactRefiner, RefineConfig, RefineWorker,
+                             _Problem, _sample_assignments, region_choices)
+
+ITERATIONS = 40
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The optimisation is many small ops: one thread avoids oversubscription on shared CI."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def body():
+    return BodyModel.from_file(synthetic_model_path())
+
+
+@pytest.fixture(scope="module")
+def refiner(body):
+    return ContactRefiner(body, RefineConfig(iterations=ITERATIONS))
+
+
+@pytest.mark.parametrize("kind, seed", [("hand_on_shoulder", 0), ("hand_on_shoulder", 1), ("handshake", 0)])
+def test_refinement_restores_contact_and_keeps_2d(body, refiner, kind, seed):
+    a, b, constraint, touching = contact_scene(body, kind)
+    pa, pb = perturb(body, [a, b], seed=seed)
+    (ra, rb), = touching
+    assert region_distance(body, a, ra, b, rb) < 0.002
+    before = region_distance(body, pa, ra, pb, rb)
+    assert before > 0.05  # pushed apart in depth: the monocular ambiguity
+    result = refiner.refine([pa, pb], [constraint], DEFAULT_K)
+    after = region_distance(body, result.people[0], ra, result.people[1], rb)
+    assert after < 0.02, (before, after)
+    assert result.contact_after[0] < result.contact_before[0]
+    assert result.iterations == ITERATIONS
+    change = np.linalg.norm(np.concatenate([r.joints_2d[:22] - p.joints_2d[:22]
+                                            for r, p in zip(result.people, (pa, pb))]), axis=1)
+    assert change.mean() < 5.0 and result.reprojection_change_px == pytest.approx(change.mean(), rel=1e-5)
+    # Only pose and translation moved; the rest is as given.
+    for r, p in zip(result.people, (pa, pb)):
+        assert r.track_id == p.track_id and np.array_equal(r.betas, p.betas)
+        assert np.array_equal(r.global_orient, p.global_orient)
+
+
+def test_unconstrained_people_are_untouched(body, refiner):
+    a, b, constraint, _ = contact_scene(body, "handshake")
+    bystander = perturb(body, [b, b], seed=5)[1]
+    from dataclasses import replace
+    bystander = replace(bystander, track_id=7)
+    result = refiner.refine([bystander, a, b], [constraint], DEFAULT_K)
+    assert result.people[0] is bystander
+    assert not np.array_equal(result.people[1].body_pose, a.body_pose)
+
+
+def test_subset_skinning_matches_the_body_model(body, refiner):
+    rng = np.random.default_rng(0)
+    a, b, constraint, _ = contact_scene(body, "hand_on_shoulder")
+    from dataclasses import replace
+    people = [replace(p, betas=rng.normal(0, 1, 10), expression=rng.normal(0, 1, 10),
+                      left_hand_pose=rng.normal(0, 0.3, (15, 3)), jaw_pose=rng.normal(0, 0.2, 3))
+              for p in (a, b)]
+    problem = _Problem(refiner, people, [0, 1], [constraint], DEFAULT_K)
+    x = torch.as_tensor(rng.normal(0, 0.2, problem.x.shape), dtype=torch.float32)
+    verts, joints = problem.pose(x)
+    # The same people through the full model, with the increments applied.
+    n = 2
+    f32 = lambda name: torch.as_tensor(np.stack([getattr(p, name) for p in people]), dtype=torch.float32)  # noqa: E731
+    rot = pose_from_axis_angle(f32("global_orient"), f32("body_pose"), f32("left_hand_pose"),
+                               f32("right_hand_pose"), f32("jaw_pose"))
+    from ros_phmr.geometry.rotations import axis_angle_to_matrix
+    rot["body_pose"] = rot["body_pose"] @ axis_angle_to_matrix(x[:, :-3].view(n, 21, 3))
+    full = body(**rot, betas=f32("betas"), expression=f32("expression"), transl=f32("transl") + x[:, -3:])
+    assert torch.allclose(verts, full.vertices[:, refiner.subset], atol=2e-5)
+    assert torch.allclose(joints, full.joints[:, :55], atol=2e-5)
+
+
+def test_left_right_readings():
+    names = ["left_hand", "right_hand", "back", "left_shoulder", "right_shoulder", "chest"]
+    assert region_choices("Hands", names) == ["left_hand", "right_hand"]
+    assert region_choices("shoulder (back)", names) == ["left_shoulder", "right_shoulder"]
+    assert region_choices("chest", names) == ["chest"]
+    readings = _sample_assignments([("hand", "shoulder")], names)
+    assert sorted(map(tuple, readings)) == sorted([
+        (("left_hand", "left_shoulder"),), (("left_hand", "right_shoulder"),),
+        (("right_hand", "left_shoulder"),), (("right_hand", "right_shoulder"),)])
+    # One person's hand named twice: both hands must be used (ProsePose's rule).
+    readings = _sample_assignments([("hand", "back"), ("hand", "chest")], names)
+    assert sorted(map(tuple, readings)) == [
+        (("left_hand", "back"), ("right_hand", "chest")),
+        (("right_hand", "back"), ("left_hand", "chest"))]
+    assert _sample_assignments([], names) == [[]]
+
+
+@pytest.mark.parametrize("constraint, message", [
+    (ContactConstraint(0, 5, [[("hand", "shoulder")]]), "no person with id 5"),
+    (ContactConstraint(0, 1, [[("hand", "elbowpit")]]), "unknown body region 'elbowpit'"),
+    (ContactConstraint(1, 1, [[("hand", "shoulder")]]), "names person 1 twice"),
+    (ContactConstraint(0, 1, []), "empty sample list"),
+    (ContactConstraint(0, 1, [[], []]), "every sample is empty"),
+    (ContactConstraint(0, 1, [[("hand",)]]), "two names"),
+])
+def test_bad_constraints_are_refused(body, refiner, constraint, message):
+    a, b, _, _ = contact_scene(body, "handshake")
+    with pytest.raises(ValueError, match=message):
+        refiner.refine([a, b], [constraint], DEFAULT_K)
+
+
+def test_worker_delivers_latest_and_rejects_bad_requests(body, refiner, caplog):
+    a, b, constraint, _ = contact_scene(body, "handshake")
+    pa, pb = perturb(body, [a, b], seed=2)
+    got, release = [], threading.Event()
+
+    def callback(people, stamp):
+        release.wait(10)  # hold the worker busy so that requests pile up
+        got.append((stamp, people))
+
+    worker = RefineWorker(refiner, callback)
+    try:
+        assert worker.submit([pa, pb], [constraint], DEFAULT_K, stamp=1.0) == []
+        for stamp in (2.0, 3.0):
+            worker.submit([pa, pb], [constraint], DEFAULT_K, stamp=stamp)
+        drops = worker.submit([pa, pb], [ContactConstraint(0, 9, [[("hand", "hand")]])], DEFAULT_K, stamp=4.0)
+        assert [d.kind for d in drops] == ["contact_constraint_invalid"] and "id 9" in drops[0].detail
+        assert "no person with id 9" in caplog.text
+        release.set()
+        assert worker.wait_idle(60)
+    finally:
+        worker.close()
+    stamps = [s for s, _ in got]
+    assert stamps[-1] == 3.0 and 4.0 not in stamps and len(stamps) <= 2  # 2.0 replaced by 3.0
+    assert worker.counts["rejected"] == 1 and worker.counts["replaced"] >= 1
+    refined = got[-1][1]
+    assert [p.track_id for p in refined] == [0, 1]
+    assert region_distance(body, refined[0], "right_hand", refined[1], "right_hand") < 0.02
+
+
+def test_worker_survives_a_failing_refinement(body, refiner, caplog):
+    a, b, constraint, _ = contact_scene(body, "handshake")
+    got = []
+    worker = RefineWorker(refiner, lambda people, stamp: got.append(stamp))
+    try:
+        worker.submit([a, b], [constraint], np.full((3, 3), np.nan), stamp=1.0)  # bad K
+        assert worker.wait_idle(60)
+        worker.submit([a, b], [constraint], DEFAULT_K, stamp=2.0)
+        assert worker.wait_idle(60)
+    finally:
+        worker.close()
+    assert got == [2.0] and worker.counts["failed"] == 1
+    assert "contact refinement failed" in caplog.text
