@@ -108,7 +108,8 @@ class RefineResult:
     reprojection_change_px: float     # mean 2D change of the body joints
     max_reprojection_change_px: float
     iterations: int
-    seconds: float
+    seconds: float                    # whole call
+    timings: dict = field(default_factory=dict)  # "setup", "optimise", "finish": seconds
 
 
 def _normalise(name: str) -> str:
@@ -203,6 +204,7 @@ class _Problem:
     def __init__(self, refiner: "ContactRefiner", people: list[PersonEstimate], index: list[int],
                  constraints: list[ContactConstraint], K: np.ndarray) -> None:
         dev, body, cfg = refiner.device, refiner.body, refiner.config
+        self.source = (people, index, constraints, K)
         self.cfg = cfg
         self.refiner = refiner
         sel = [people[i] for i in index]
@@ -413,11 +415,17 @@ class ContactRefiner:
         ids = [int(p.track_id) for p in people]
         involved = sorted({ids.index(int(i)) for c in constraints for i in (c.id_a, c.id_b)})
         problem = _Problem(self, people, involved, list(constraints), K)
-        before = problem.contact_distances()
+        before = problem.contact_distances()                                         # syncs
+        timings = {"setup": time.perf_counter() - clock}
+        lap = time.perf_counter()
         problem = self._optimise(problem)
+        self._sync()
+        timings["optimise"] = time.perf_counter() - lap
+        lap = time.perf_counter()
         after = problem.contact_distances()
         refined = self._finish(people, involved, problem)
         self._sync()
+        timings["finish"] = time.perf_counter() - lap
         seconds = time.perf_counter() - clock
         change = np.concatenate([np.linalg.norm(refined[i].joints_2d[:NUM_BODY_JOINTS_2D]
                                                 - people[i].joints_2d[:NUM_BODY_JOINTS_2D], axis=1)
@@ -425,7 +433,7 @@ class ContactRefiner:
         return RefineResult(people=refined, contact_before=before, contact_after=after,
                             reprojection_change_px=float(change.mean()),
                             max_reprojection_change_px=float(change.max()),
-                            iterations=self.config.iterations, seconds=seconds)
+                            iterations=self.config.iterations, seconds=seconds, timings=timings)
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -438,7 +446,14 @@ class ContactRefiner:
             return problem
         key = problem.signature()
         if key not in self._graphs:
-            self._graphs[key] = (self._capture(problem), problem)
+            try:
+                self._graphs[key] = (self._capture(problem), problem)
+            except RuntimeError as exc:  # e.g. an op that cannot be captured: run eagerly
+                LOG.warning("CUDA graph capture of the refinement step failed (%s); running "
+                            "without graphs", exc)
+                self.config = replace(self.config, cuda_graph=False)
+                problem = _Problem(self, *problem.source)
+                return self._optimise(problem)
             # The warm-up steps of the capture moved x: start from the decoder's pose again.
             problem.x.zero_(), problem.m.zero_(), problem.v.zero_(), problem.t.zero_()
         graph, static = self._graphs[key]

@@ -146,12 +146,15 @@ def perturb(body: BodyModel, people, K=DEFAULT_K, depth_shift: float = 0.20, jit
 
 
 def _timed(refiner: ContactRefiner, people, constraint, K, repeats: int):
+    clock = time.perf_counter()
     refiner.refine(people, [constraint], K)  # warm-up (and CUDA graph capture)
-    times = []
+    first = time.perf_counter() - clock
+    times, parts = [], []
     for _ in range(repeats):
         result = refiner.refine(people, [constraint], K)
         times.append(result.seconds)
-    return result, times
+        parts.append(result.timings)
+    return result, times, parts, first
 
 
 def run_refine_bench(device: str = "cpu", scenes=("hand_on_shoulder", "handshake", "hug"),
@@ -174,7 +177,7 @@ def run_refine_bench(device: str = "cpu", scenes=("hand_on_shoulder", "handshake
     for kind in scenes:
         a, b, constraint, touching = contact_scene(scene_body, kind, K)
         pa, pb = perturb(scene_body, [a, b], K, seed=seed)
-        result, times = _timed(refiner, [pa, pb], constraint, K, repeats)
+        result, times, parts, first = _timed(refiner, [pa, pb], constraint, K, repeats)
         ra, rb = touching[0]
         ref_a, ref_b = result.people
         out["scenes"][kind] = {
@@ -182,6 +185,8 @@ def run_refine_bench(device: str = "cpu", scenes=("hand_on_shoulder", "handshake
             "touching_pair": [ra, rb],
             "ms_median": 1000.0 * float(np.median(times)),
             "ms_min": 1000.0 * float(np.min(times)),
+            "ms_first_call": 1000.0 * first,
+            **{f"ms_{k}_median": 1000.0 * float(np.median([p[k] for p in parts])) for k in parts[0]},
             "contact_loss_before_m": result.contact_before[0],
             "contact_loss_after_m": result.contact_after[0],
             "touching_distance_ground_truth_m": region_distance(scene_body, a, ra, b, rb),
@@ -191,3 +196,39 @@ def run_refine_bench(device: str = "cpu", scenes=("hand_on_shoulder", "handshake
             "reprojection_change_px_max": result.max_reprojection_change_px,
         }
     return out
+
+
+def main(argv=None) -> int:
+    """``python -m ros_phmr.bench.refine_bench --out FILE``: CUDA eager, CPU, then CUDA graphs
+    (when CUDA is there), each stage written as soon as it is done."""
+    import argparse
+    import json
+    import sys
+    import traceback
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--model", default=None, help="SMPL-X file or folder (default: synthetic)")
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args(argv)
+    stages = [("cpu", "cpu", RefineConfig(cuda_graph=False))]
+    if torch.cuda.is_available():
+        stages = ([("cuda_eager", "cuda", RefineConfig(cuda_graph=False))] + stages
+                  + [("cuda_graph", "cuda", RefineConfig()),
+                     ("cuda_graph_20_iterations", "cuda", RefineConfig(iterations=20))])
+    report = {}
+    for name, device, config in stages:
+        try:
+            report[name] = run_refine_bench(device, config=config, repeats=args.repeats,
+                                            model_path=args.model)
+        except Exception:  # a benchmark reports what broke and carries on
+            report[name] = {"error": traceback.format_exc()}
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=1)
+        print(name, json.dumps({k: {m: round(v, 4) for m, v in sc.items() if isinstance(v, float)}
+                                for k, sc in report[name].get("scenes", {}).items()}), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
