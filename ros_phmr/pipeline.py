@@ -163,6 +163,8 @@ class Pipeline:
         hands = ((self.body.hands_mean_left, self.body.hands_mean_right) if config.use_mean_hands
                  else (torch.eye(3, device=self.device).expand(15, 3, 3),) * 2)
         self._decoder_hands_aa = tuple(matrix_to_axis_angle(h).cpu().numpy() for h in hands)
+        self._engines = None
+        self.backend = self._select_backend(config.backend)  # engines come from the fp32 models
         if self._amp:
             from ros_phmr.runtime.precision import cast_matmul_weights_, fold_layer_scale_
 
@@ -174,9 +176,8 @@ class Pipeline:
         if config.compile and self.device.type == "cuda":
             for encoder in self._backbones():
                 encoder.compile()  # in place: state-dict keys unchanged; compiled on first call
-        self.backend = self._select_backend(config.backend)
         self._stages = (self._make_stages()
-                        if self.device.type == "cuda" and self.backend == "torch" else None)
+                        if self.device.type == "cuda" or self._engines is not None else None)
 
     def _make_stages(self):
         """The staged GPU path (captured graphs on CUDA; eager stages on the CPU, for tests)."""
@@ -188,7 +189,8 @@ class Pipeline:
             shared_backbone=self.shared_backbone, decoder_size=self.decoder_size,
             autocast=self._autocast, detection_threshold=config.detection_threshold,
             max_people=config.max_people, use_mean_hands=config.use_mean_hands,
-            compute_vertices=config.compute_vertices, graphs=config.cuda_graphs)
+            compute_vertices=config.compute_vertices,
+            graphs=config.cuda_graphs and self._engines is None, engines=self._engines)
 
     def _backbones(self) -> list:
         """The distinct DINOv2 modules of the loaded models (one when shared)."""
@@ -202,12 +204,18 @@ class Pipeline:
         return found
 
     def _select_backend(self, backend: str) -> str:
-        """The backend that will run: engines need CUDA and an importable runtime, else torch."""
+        """The backend that will run: engines need their runtime (TensorRT: CUDA too) and a
+        successful export/build; otherwise a warning and torch."""
         if backend == "torch":
             return "torch"
-        from ros_phmr.runtime.engines import engine_backend_available
+        from ros_phmr.runtime.engines import engine_backend_available, prepare_engines
 
         problem = engine_backend_available(backend, self.device)
+        if not problem:
+            try:
+                self._engines = prepare_engines(self, backend, self.config.engine_dir)
+            except Exception as err:  # noqa: BLE001 - any build failure means: run on torch
+                problem = f"{type(err).__name__}: {err}"
         if problem:
             warnings.warn(f"backend {backend!r} unavailable ({problem}); using the torch backend",
                           RuntimeWarning, stacklevel=3)

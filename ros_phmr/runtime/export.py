@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
@@ -97,7 +98,9 @@ DECODER_OUTPUTS = ("pose_6d", "betas", "transl")
 
 def _export(module: nn.Module, args: Tuple[torch.Tensor, ...], path: Path, inputs, outputs) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # shape checks of the models read static sizes while tracing: expected, not a problem
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(module, args, str(path), input_names=list(inputs), output_names=list(outputs),
                           opset_version=OPSET, dynamo=False, do_constant_folding=True)
     return path

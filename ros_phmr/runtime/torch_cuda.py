@@ -23,7 +23,7 @@ import torch
 
 from ros_phmr.geometry.letterbox import letterbox_torch
 from ros_phmr.geometry.projection import boxes_from_points, project_points
-from ros_phmr.model.multihmr.model import place_bodies
+from ros_phmr.model.multihmr.model import MultiHMROutput, place_bodies
 from ros_phmr.model.prompthmr.prompts import PersonPrompts
 from ros_phmr.runtime.graphs import GraphCache
 from ros_phmr.runtime.people_pack import pack_people, person_tensors
@@ -53,7 +53,7 @@ class CudaStages:
     def __init__(self, *, device: torch.device, detector, decoder, shared_backbone: bool,
                  decoder_size: int, autocast: Callable, detection_threshold: float,
                  max_people: int, use_mean_hands: bool, compute_vertices: bool,
-                 graphs: bool = True):
+                 graphs: bool = True, engines: Optional[dict] = None):
         self.device = device
         self.detector, self.decoder = detector, decoder
         self.shared = shared_backbone
@@ -65,7 +65,8 @@ class CudaStages:
         self.compute_vertices = compute_vertices
         self.cuda = device.type == "cuda"  # on the CPU (tests) the same stages run eagerly
         self.graphs = GraphCache(enabled=graphs and self.cuda)
-        self.buckets = people_buckets(max_people)
+        self.engines = engines or {}  # graph name -> ONNX Runtime / TensorRT runner (static people)
+        self.buckets = [max_people] if "decoder" in self.engines else people_buckets(max_people)
         self._frames: Dict[tuple, tuple] = {}  # (H, W) -> (device uint8, pinned uint8)
         self._K = torch.zeros(3, 3, 3, device=device)  # original, detector input, decoder input
         self._K_host = self._pinned(torch.zeros(3, 3, 3))
@@ -119,11 +120,14 @@ class CudaStages:
         detector = self.detector
 
         def run():
-            net = detector.net
-            with self.autocast():
-                tokens = net.tokens(pre["detector"])  # (1, N, D)
-                found, score_map = net.detect(tokens, self.threshold, max_people=self.max_people)
-                out = net.regress(tokens, K[1][None], found, score_map)
+            if "detector" in self.engines:
+                tokens, out = self._engine_detector(pre["detector"], K[1][None])
+            else:
+                net = detector.net
+                with self.autocast():
+                    tokens = net.tokens(pre["detector"])  # (1, N, D)
+                    found, score_map = net.detect(tokens, self.threshold, max_people=self.max_people)
+                    out = net.regress(tokens, K[1][None], found, score_map)
             out = place_bodies(detector.body, out, detector.config.person_center_joint)
             vertices = out.vertices[0].float()  # (P, V, 3)
             head = {"valid": out.valid[0], "score": out.scores[0],
@@ -159,6 +163,11 @@ class CudaStages:
         pre, det = self._pre, self._det
 
         def run():
+            engine = self.engines.get("encoder")
+            if engine is not None:
+                if self.shared:
+                    return engine(tokens=det["tokens"], K=K[2][None])["embeddings"]
+                return engine(image=pre["decoder"], K=K[2][None])["embeddings"]
             with self.autocast():
                 if self.shared:
                     grid = self.decoder_size // PATCH
@@ -173,16 +182,22 @@ class CudaStages:
         bucket = bucket_for(count, self.buckets)
         entry = self._boxes.get(bucket)
         if entry is None:
-            entry = self._boxes[bucket] = (torch.zeros(bucket, 5, device=self.device),
-                                           self._pinned(torch.zeros(bucket, 5)))
-        device_boxes, host_boxes = entry
-        host = host_boxes.numpy()
-        host[:count] = boxes
-        host[count:] = (0.0, 0.0, self.decoder_size, self.decoder_size, 0.0)  # "no box" padding
-        device_boxes.copy_(host_boxes, non_blocking=True)
+            entry = self._boxes[bucket] = (torch.zeros(bucket, 6, device=self.device),
+                                           self._pinned(torch.zeros(bucket, 6)))
+        device_rows, host_rows = entry  # per person: box (4), confidence, valid
+        host = host_rows.numpy()
+        host[:count, :5] = boxes
+        host[:count, 5] = 1.0
+        host[count:] = (0.0, 0.0, self.decoder_size, self.decoder_size, 0.0, 0.0)  # "no box" padding
+        device_rows.copy_(host_rows, non_blocking=True)
+        device_boxes, device_valid = device_rows[:, :5], device_rows[:, 5]
         K, emb, decoder = self._K, self._emb, self.decoder
 
         def run():
+            engine = self.engines.get("decoder")
+            if engine is not None:
+                out = engine(embeddings=emb, K=K[2][None], boxes=device_boxes, valid=device_valid)
+                return {name: out[name] for name in ("pose_6d", "betas", "transl")}
             prompts = PersonPrompts(boxes=device_boxes, image_index=torch.zeros(bucket, dtype=torch.long, device=self.device),
                                     masks=None, texts=None, interaction=False, num_images=1)
             with self.autocast():
@@ -214,6 +229,15 @@ class CudaStages:
         count, _ = self._people
         self.wait()
         return self._layout.unpack(self._readback[self._body_key].numpy()[:count].copy())
+
+    def _engine_detector(self, image: torch.Tensor, K: torch.Tensor):
+        """The exported detector graph -> (tokens, MultiHMROutput with what place_bodies reads)."""
+        out = self.engines["detector"](image=image, K=K)
+        return out["tokens"], MultiHMROutput(
+            valid=out["valid"] > 0.5, scores=out["scores"].float(), token_index=None, num_candidates=None,
+            score_map=None, offset=None, loc=None, pose6d=None, cam=None, rotmat=out["rotmat"].float(),
+            betas=out["betas"].float(), expression=out["expression"].float(), depth=None,
+            head_position=out["head_position"].float())
 
     def finish(self) -> None:
         """Wait for everything launched (a no-op after ``read_people``): the pinned input
