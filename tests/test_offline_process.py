@@ -74,6 +74,19 @@ def test_bag(tmp_path, frames, config, storage, compressed):
     _check_results(out, frames, frame_id="cam_optical", default_intrinsics=False)
 
 
+def test_bag_without_camera_info_uses_the_default_focal(tmp_path, frames, config):
+    bag = write_bag(tmp_path / "in_bag", frames, with_info=False)
+    out_path = tmp_path / "out.mcap"
+    run_process(str(bag), out_path, config, progress=False)
+    out = read_back(out_path)
+    assert out["counts"]["/cam/image_raw"] == FRAMES and out["counts"]["/camera/camera_info"] == FRAMES
+    diagonal = np.hypot(WIDTH, HEIGHT)
+    for arr, info in zip(out["rosbags"]["/phmr/meshes"], out["rosbags"]["/camera/camera_info"]):
+        assert arr.default_intrinsics
+        assert arr.k[0] == pytest.approx(diagonal) and info.k[0] == pytest.approx(diagonal)
+        assert info.header.frame_id == "cam_optical"
+
+
 def test_video(tmp_path, frames, config):
     video = write_video(tmp_path / "in.avi", frames)
     out_path = tmp_path / "out.mcap"
