@@ -212,3 +212,30 @@ def _occlusion_lengths(frames, visible: np.ndarray) -> np.ndarray:
                 runs.append(run)
                 run = 0
     return np.array(runs, int)
+
+
+def main(argv=None) -> int:
+    """``python -m ros_phmr.bench.tracking_bench [--out FILE]``: the default benchmark as JSON."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help="write the JSON here (default: print it)")
+    parser.add_argument("--sequences", type=int, default=WalkerScene.sequences)
+    parser.add_argument("--max-age", type=int, default=TrackerConfig.max_age)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    scene = WalkerScene(sequences=args.sequences)
+    report = run_tracking_bench(scene, TrackerConfig(max_age=args.max_age,
+                                                     frame_period_s=1.0 / scene.fps), args.seed)
+    text = json.dumps(report, indent=1)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    else:
+        print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
