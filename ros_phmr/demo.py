@@ -362,4 +362,5 @@ def render_live_frame_png(path: Union[str, Path], frame_index: int = 75, seed: i
     truth = overlay_people(frame.image, frame.K, ground_truth_people(frame), scene.faces, kind="ground_truth",
                            alpha=0.5)
     label = "RANDOM WEIGHTS (untrained)" if describe_model(model) == RANDOM_WEIGHTS_LABEL else model.profile
-    return write_snapshot_png(path, [(f"ground truth ({SYNTHETIC_LABEL})", truth), (f"live estimate: {label}", estimate)])
+    return write_snapshot_png(path, [(f"ground truth ({SYNTHETIC_LABEL})", truth),
+                                     (f"live estimate: {label}", estimate)])

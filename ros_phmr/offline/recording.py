@@ -76,9 +76,8 @@ class ResultRecorder:
         fields = mesh_array_fields(stamp_ns, frame_id, people, self.include_vertices, image_width=width,
                                    image_height=height, k=K, default_intrinsics=default_intrinsics)
         w.write_ros2(self.topics["meshes"], build_message(ts, MESH_ARRAY_TYPE, fields), stamp_ns)
-        w.write_ros2(self.topics["interactions"], build_message(
-            ts, INTERACTION_ARRAY_TYPE, interaction_array_fields(stamp_ns, frame_id, self._interactions(people, interactions))),
-            stamp_ns)
+        pairs = interaction_array_fields(stamp_ns, frame_id, self._interactions(people, interactions))
+        w.write_ros2(self.topics["interactions"], build_message(ts, INTERACTION_ARRAY_TYPE, pairs), stamp_ns)
         meshed = [(i, p) for i, p in enumerate(people) if p.vertices is not None]
         ids = [p.track_id if p.track_id >= 0 else i for i, p in meshed]
         vertices = np.stack([p.vertices for _, p in meshed]) if meshed else np.zeros((0, self.vertex_count, 3))

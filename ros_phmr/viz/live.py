@@ -73,8 +73,9 @@ class FoxgloveLive:
                                                  server_listener=self._subscriptions, context=self._context)
         except RuntimeError as err:
             if "in use" in str(err).lower():
-                raise OSError(errno.EADDRINUSE, f"Foxglove server: port {port} on {host} is already in use "
-                                                f"(another ros-phmr live or foxglove_bridge?); pick another with --port") from None
+                raise OSError(errno.EADDRINUSE,
+                              f"Foxglove server: port {port} on {host} is already in use (another "
+                              "ros-phmr live or foxglove_bridge?); pick another with --port") from None
             raise RuntimeError(f"Foxglove server could not start on {host}:{port}: {err}") from None
         self.host = host
         ctx = self._context

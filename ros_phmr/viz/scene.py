@@ -69,7 +69,8 @@ def skeleton_entity(person: PersonEstimate, index: int, stamp_ns: int, frame_id:
     label = TextPrimitive(pose=pose(head + np.array([0.0, -0.25, 0.0])), billboard=True,
                           font_size=LABEL_FONT_SIZE, color=rgba,
                           text=f"{person_label(person, index)} {person.score:.2f}")
-    return SceneEntity(timestamp=timestamp(stamp_ns), frame_id=frame_id, id=f"{kind}_body_{entity_suffix(person, index)}",
+    return SceneEntity(timestamp=timestamp(stamp_ns), frame_id=frame_id,
+                       id=f"{kind}_body_{entity_suffix(person, index)}",
                        lifetime=duration(lifetime_ns), metadata=_metadata(kind, person),
                        spheres=spheres, lines=[bones], texts=[label])
 
