@@ -101,10 +101,13 @@ class Perception:
 
         clock = time.perf_counter()
         interactions, self_contacts = [], []
-        ids = [p.track_id for p in people]
-        if self.analyzer is not None and people and len(set(ids)) == len(ids) and min(ids) >= 0:
+        # Contacts of people with an id (tentative ones, -1, are left out); without tracking
+        # the pipeline's ids may repeat, and then there is nothing to name a pair by.
+        named = [p for p in people if p.track_id >= 0]
+        ids = [p.track_id for p in named]
+        if self.analyzer is not None and named and len(set(ids)) == len(ids):
             interactions, self_contacts = self.analyzer.analyze(
-                self._vertices(people, K), ids, prompts.interaction_pairs,
+                self._vertices(named, K), ids, prompts.interaction_pairs,
                 self_contact=self.config.self_contact)
         timings["interaction"] = time.perf_counter() - clock
         return PerceptionResult(people, interactions, self_contacts, timings, drops)
