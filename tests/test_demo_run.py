@@ -15,7 +15,7 @@ from offline_inputs import reader_typestore, shared_estimator
 from ros_phmr.synthetic import SceneConfig, SyntheticScene
 
 CONFIG = SceneConfig(width=160, height=120)
-ESTIMATE_TOPICS = {"/phmr/meshes", "/phmr/interactions", demo.ESTIMATE_SCENE_TOPIC}
+ESTIMATE_TOPICS = {"/phmr/meshes", "/phmr/interactions", "/phmr/annotations", demo.ESTIMATE_SCENE_TOPIC}
 TOPICS = {demo.IMAGE_TOPIC, demo.CAMERA_INFO_TOPIC, demo.TF_STATIC_TOPIC, demo.GROUND_TRUTH_SCENE_TOPIC} | ESTIMATE_TOPICS
 LATCHED = {"/phmr/mesh_topology": 1}
 

@@ -18,7 +18,8 @@ from ros_phmr.offline.process import run_process
 FRAMES = 3
 RESULT_TOPICS = {"/phmr/meshes": "ros_phmr_msgs/msg/HumanMeshArray",
                  "/phmr/interactions": "ros_phmr_msgs/msg/InteractionArray",
-                 "/phmr/scene": "foxglove_msgs/msg/SceneUpdate"}
+                 "/phmr/scene": "foxglove_msgs/msg/SceneUpdate",
+                 "/phmr/annotations": "foxglove_msgs/msg/ImageAnnotations"}
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,8 @@ def _check_results(out: dict, frames, *, frame_id: str, default_intrinsics: bool
     topology = out["rosbags"]["/phmr/mesh_topology"][0]
     assert topology.vertex_count == 10475 and len(topology.faces) == 3 * 20908
     assert all(enc == "cdr" for _, _, enc in out["schemas"].values())        # ros2 bag play needs one format
-    for frame, arr, scene in zip(frames, out["rosbags"]["/phmr/meshes"], out["rosbags"]["/phmr/scene"]):
+    for frame, arr, scene, ann in zip(frames, out["rosbags"]["/phmr/meshes"], out["rosbags"]["/phmr/scene"],
+                                      out["rosbags"]["/phmr/annotations"]):
         assert arr.header.stamp.sec * 10**9 + arr.header.stamp.nanosec == frame.stamp_ns
         assert arr.header.frame_id == frame_id
         assert (arr.image_width, arr.image_height) == (WIDTH, HEIGHT)
@@ -52,6 +54,10 @@ def _check_results(out: dict, frames, *, frame_id: str, default_intrinsics: bool
         assert [e.texts[0].text.split()[0] for e in scene.entities] == [
             f"b{m.track_id}" if m.track_id >= 0 else f"#{i}" for i, m in enumerate(arr.meshes)]
         assert all(m.joints_3d.shape == (127 * 3,) for m in arr.meshes)
+        assert len(ann.points) == 2 * len(arr.meshes) and len(ann.texts) == len(arr.meshes)   # box + skeleton
+        for box, mesh in zip(ann.points[0::2], arr.meshes):
+            x1, y1, x2, y2 = mesh.box_xyxy
+            np.testing.assert_allclose([(p.x, p.y) for p in box.points], [(x1, y1), (x2, y1), (x2, y2), (x1, y2)])
     assert sum(len(a.meshes) for a in out["rosbags"]["/phmr/meshes"]) > 0      # random weights find someone
     # The same content through the other decoder.
     mcap_arr = out["mcap"]["/phmr/meshes"][0]

@@ -117,9 +117,54 @@ foxglove_msgs/SceneEntity[] entities
 }
 
 
+# 2D overlays for Foxglove's Image panel (the classic field lists, without the later
+# message_id / lineage / per-annotation metadata additions; Foxglove reads the embedded schema).
+FOXGLOVE_IMAGE_ANNOTATION_MSGS = {
+    "foxglove_msgs/msg/Point2": """
+float64 x
+float64 y
+""",
+    "foxglove_msgs/msg/CircleAnnotation": """
+builtin_interfaces/Time timestamp
+foxglove_msgs/Point2 position
+float64 diameter
+float64 thickness
+foxglove_msgs/Color fill_color
+foxglove_msgs/Color outline_color
+""",
+    "foxglove_msgs/msg/PointsAnnotation": """
+builtin_interfaces/Time timestamp
+uint8 UNKNOWN=0
+uint8 POINTS=1
+uint8 LINE_LOOP=2
+uint8 LINE_STRIP=3
+uint8 LINE_LIST=4
+uint8 type
+foxglove_msgs/Point2[] points
+foxglove_msgs/Color outline_color
+foxglove_msgs/Color[] outline_colors
+foxglove_msgs/Color fill_color
+float64 thickness
+""",
+    "foxglove_msgs/msg/TextAnnotation": """
+builtin_interfaces/Time timestamp
+foxglove_msgs/Point2 position
+string text
+float64 font_size
+foxglove_msgs/Color text_color
+foxglove_msgs/Color background_color
+""",
+    "foxglove_msgs/msg/ImageAnnotations": """
+foxglove_msgs/CircleAnnotation[] circles
+foxglove_msgs/PointsAnnotation[] points
+foxglove_msgs/TextAnnotation[] texts
+""",
+}
+
+
 def register_foxglove_scene_msgs(typestore) -> None:
-    """Add the foxglove_msgs scene types to a rosbags ``typestore`` (idempotent)."""
+    """Add the foxglove_msgs scene and image-annotation types to a rosbags ``typestore`` (idempotent)."""
     types = {}
-    for name, text in FOXGLOVE_SCENE_MSGS.items():
+    for name, text in {**FOXGLOVE_SCENE_MSGS, **FOXGLOVE_IMAGE_ANNOTATION_MSGS}.items():
         types.update(get_types_from_msg(text, name))
     typestore.register(types)

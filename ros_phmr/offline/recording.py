@@ -1,6 +1,6 @@
-"""Pipeline results into an MCAP as ROS 2 CDR: ros_phmr_msgs (meshes, topology, interactions)
-and the Foxglove scene (foxglove_msgs/SceneUpdate), so ``ros2 bag play`` republishes them and
-Foxglove draws them. Shared by ``process`` and ``demo``.
+"""Pipeline results into an MCAP as ROS 2 CDR: ros_phmr_msgs (meshes, topology, interactions),
+the Foxglove scene (foxglove_msgs/SceneUpdate) and 2D overlays (foxglove_msgs/ImageAnnotations),
+so ``ros2 bag play`` republishes them and Foxglove draws them. Shared by ``process`` and ``demo``.
 """
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from ..ros.convert import (interaction_array_fields, interaction_fields, mesh_ar
                            mesh_topology_fields)
 from ..ros.typestore import MSG_PACKAGE, build_message, msg_definitions, register_definitions, ros_phmr_msg_dir
 from ..viz.scene import closest_joints, person_label
+from .annotations import IMAGE_ANNOTATIONS_TYPE, image_annotations_message
 
 MESHES_TOPIC = "/phmr/meshes"
 TOPOLOGY_TOPIC = "/phmr/mesh_topology"
 INTERACTIONS_TOPIC = "/phmr/interactions"
 SCENE_TOPIC = "/phmr/scene"
+ANNOTATIONS_TOPIC = "/phmr/annotations"
 MESH_ARRAY_TYPE = f"{MSG_PACKAGE}/msg/HumanMeshArray"
 TOPOLOGY_TYPE = f"{MSG_PACKAGE}/msg/MeshTopology"
 INTERACTION_ARRAY_TYPE = f"{MSG_PACKAGE}/msg/InteractionArray"
@@ -47,7 +49,8 @@ class ResultRecorder:
         self.vertex_count = int(vertex_count)
         self.include_vertices = include_vertices
         self.topics = {"meshes": prefix + MESHES_TOPIC, "topology": prefix + TOPOLOGY_TOPIC,
-                       "interactions": prefix + INTERACTIONS_TOPIC, "scene": scene_topic}
+                       "interactions": prefix + INTERACTIONS_TOPIC, "scene": scene_topic,
+                       "annotations": prefix + ANNOTATIONS_TOPIC}
         self._topology = mesh_topology_fields(0, model_name, vertex_count, self.faces, joint_names,
                                               num_betas, num_expression, region_names)
         writer.add_ros2_channel(self.topics["meshes"], MESH_ARRAY_TYPE)
@@ -55,6 +58,7 @@ class ResultRecorder:
                                 metadata=qos_profile_metadata("transient_local", depth=1))
         writer.add_ros2_channel(self.topics["interactions"], INTERACTION_ARRAY_TYPE)
         writer.add_ros2_channel(self.topics["scene"], SCENE_UPDATE_TYPE)
+        writer.add_ros2_channel(self.topics["annotations"], IMAGE_ANNOTATIONS_TYPE)
         self._topology_written = False
 
     @classmethod
@@ -67,7 +71,8 @@ class ResultRecorder:
     def write(self, stamp_ns: int, frame_id: str, people: Sequence[PersonEstimate], K: np.ndarray,
               width: int, height: int, *, interactions: Iterable = (), default_intrinsics: bool = False,
               kind: str = "estimate", lifetime_ns: int = 0) -> None:
-        """HumanMeshArray, InteractionArray and SceneUpdate of one image (all stamped ``stamp_ns``)."""
+        """HumanMeshArray, InteractionArray, SceneUpdate and ImageAnnotations of one image (all
+        stamped ``stamp_ns``)."""
         ts, w = self.writer.typestore, self.writer
         if not self._topology_written:
             self._topology["header"]["stamp"] = {"sec": stamp_ns // 1_000_000_000, "nanosec": stamp_ns % 1_000_000_000}
@@ -81,6 +86,7 @@ class ResultRecorder:
         meshed = [(i, p) for i, p in enumerate(people) if p.vertices is not None]
         ids = [p.track_id if p.track_id >= 0 else i for i, p in meshed]
         vertices = np.stack([p.vertices for _, p in meshed]) if meshed else np.zeros((0, self.vertex_count, 3))
+        w.write_ros2(self.topics["annotations"], image_annotations_message(ts, people, stamp_ns, kind), stamp_ns)
         labels = [f"{person_label(p, i)} {p.score:.2f}" for i, p in meshed]
         w.write(self.topics["scene"], scene_update_cdr(ids, vertices, self.faces, stamp_ns, frame_id, kind=kind,
                                                        lifetime_ns=lifetime_ns, labels=labels), stamp_ns)
