@@ -167,6 +167,25 @@ def test_corrupt_bag(tmp_path, frames, capsys):
     _fails(tmp_path, capsys, [corrupt], r"cannot read bag .*corrupt\.mcap")
 
 
+def test_bag_corrupt_mid_file(tmp_path, frames, capsys):
+    """Damaged chunk data behind an intact index: either refused up front, or a finalised output
+    with a PARTIAL warning, never a silent success."""
+    bag = write_bag(tmp_path / "damaged", frames)
+    path = next(bag.glob("*.mcap"))
+    data = bytearray(path.read_bytes())
+    start = len(data) // 3
+    data[start:start + 200] = bytes(b ^ 0xFF for b in data[start:start + 200])
+    path.write_bytes(bytes(data))
+    out_path = tmp_path / "out.mcap"
+    assert main(["process", str(bag), "-o", str(out_path), "--quiet", "--resolution", "112",
+                 "--max-people", "2", "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "corrupt" in err or "cannot read bag" in err, err
+    if out_path.exists():
+        assert "PARTIAL" in err
+        read_back(out_path)                                # finalised: readable
+
+
 def test_missing_inputs(tmp_path, capsys):
     _fails(tmp_path, capsys, [tmp_path / "nowhere"], r"input .*nowhere does not exist")
     (tmp_path / "empty").mkdir()
