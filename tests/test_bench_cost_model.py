@@ -40,4 +40,4 @@ def test_latency_grows_with_people_and_orders_the_modules():
     agx, nx = JETSONS[0], JETSONS[1]
     assert latency_ms(one, agx, 0.4) < latency_ms(one, nx, 0.4)
     table = jetson_table(5)
-    assert table.count("\n") == 7 and "Multi-HMR ViT-S/448" in table
+    assert table.count("\n") == 8 and "Multi-HMR ViT-S/448" in table

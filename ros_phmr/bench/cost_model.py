@@ -96,8 +96,15 @@ def multihmr_head_flops(resolution: int, backbone: str, people: int, hph_dim: in
 
 def profile_cost(profile: str, people: int, detector: tuple = ("vit_small", 672),
                  decoder: tuple = ("vit_large", 896)) -> dict:
-    """{"flops", "bytes", "parts": {name: (flops, bytes)}} of one frame."""
+    """{"flops", "bytes", "parts": {name: (flops, bytes)}} of one frame.
+
+    ``profile`` "fused": one backbone (``detector``) feeds both heads (a fused checkpoint)."""
     parts = {}
+    if profile == "fused":
+        arch, res = detector
+        parts["shared backbone"] = (vit_flops(arch, res) + prompthmr_neck_flops(res, arch), vit_bytes(arch, res))
+        parts["detector head"] = (multihmr_head_flops(res, arch, people), 0.0)
+        parts["decoder"] = (prompthmr_decoder_flops(res, people), prompthmr_decoder_bytes(res, people))
     if profile in ("multihmr", "prompthmr+multihmr"):
         arch, res = detector
         parts["detector backbone"] = (vit_flops(arch, res), vit_bytes(arch, res))
@@ -123,7 +130,8 @@ PROFILES = (
     ("Multi-HMR ViT-S/448", "multihmr", ("vit_small", 448), None),
     ("Multi-HMR ViT-S/672", "multihmr", ("vit_small", 672), None),
     ("Multi-HMR ViT-B/448", "multihmr", ("vit_base", 448), None),
-    ("PromptHMR ViT-B/448 (boxes from another detector)", "prompthmr", None, ("vit_base", 448)),
+    ("Fused ViT-S/448 (one backbone, both heads)", "fused", ("vit_small", 448), None),
+    ("Fused ViT-B/448 (one backbone, both heads)", "fused", ("vit_base", 448), None),
     ("PromptHMR ViT-L/448 + Multi-HMR ViT-S/448", "prompthmr+multihmr", ("vit_small", 448), ("vit_large", 448)),
     ("PromptHMR ViT-L/896 + Multi-HMR ViT-S/672", "prompthmr+multihmr", ("vit_small", 672), ("vit_large", 896)),
 )
