@@ -22,6 +22,7 @@ from .splat_raster import render_fragments
 
 NUM_BETAS = 10
 HEAD_JOINT = 15
+BODY_JOINTS = 22
 # Body-part groups for clothing colours, by the joint that skins a vertex most.
 _PART_OF_JOINT = [1, 2, 2, 1, 2, 2, 1, 2, 2, 1, 3, 3, 0, 1, 1, 0, 1, 1, 1, 1, 0, 0] + [0] * 33
 
@@ -47,6 +48,7 @@ class SyntheticBatch:
     masks: torch.Tensor          # (B, P, H, W) bool visible pixels
     visible_fraction: torch.Tensor  # (B, P) visible pixels / pixels of the body alone
     depth: torch.Tensor          # (B, H, W) float32, inf = background
+    parts: torch.Tensor          # (B, H, W) long: visible body joint 0..21 (hands -> wrists, face -> head), -1 = none
 
     def to_numpy_person(self, b: int) -> dict:
         """Labels of image ``b``'s used slots as numpy arrays (for eval and tests)."""
@@ -86,6 +88,15 @@ class SyntheticBatchMaker:
         device = body.faces.device
         part = torch.tensor(_PART_OF_JOINT, device=device)[body.lbs_weights.argmax(1)]   # (V,)
         self.face_part = part[body.faces[:, 0]]                                             # (F,)
+        # Body joint (0..21) that moves each face: finger and face joints climb to their ancestor.
+        parents = list(body.parents)
+        body_joint = []
+        for j in range(len(parents)):
+            while j >= BODY_JOINTS:
+                j = parents[j]
+            body_joint.append(j)
+        vertex_joint = torch.tensor(body_joint, device=device)[body.lbs_weights.argmax(1)]
+        self.face_joint = vertex_joint[body.faces[:, 0]]                                    # (F,)
 
     @property
     def device(self) -> torch.device:
@@ -142,7 +153,8 @@ class SyntheticBatchMaker:
             betas=betas.view(B, P, -1), global_orient=go.view(B, P, 3, 3),
             body_pose=body_pose.view(B, P, 21, 3, 3), transl=transl.view(B, P, 3), joints=joints,
             joints2d=j2d, vertices=verts, boxes=boxes, visible_boxes=visible_boxes, masks=masks,
-            visible_fraction=fraction, depth=frags.depth)
+            visible_fraction=fraction, depth=frags.depth,
+            parts=torch.where(slot_map >= 0, self.face_joint[frags.face.clamp(min=0)], -1))
 
     def _shade(self, verts: torch.Tensor, frags, slot_map: torch.Tensor, generator) -> torch.Tensor:
         """Lambert shading of the visible faces over a random backdrop -> (B, 3, H, W)."""

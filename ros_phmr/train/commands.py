@@ -60,37 +60,35 @@ def run_train_command(args: argparse.Namespace) -> int:
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
-    from ros_phmr.eval import DEFAULT_SEED
-
     p.add_argument("--checkpoint", help="fused compact checkpoint (default: the shipped demo checkpoint)")
     p.add_argument("--images", type=int, default=500, help="held-out images (default 500)")
     p.add_argument("--prompt-images", type=int, default=200, help="two-person images for the box-prompt check")
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--seed", type=int, default=None, help="default: the documented held-out seed")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="write the metrics here")
 
 
 def run_eval_command(args: argparse.Namespace) -> int:
-    from ros_phmr.eval import format_metrics, run_eval
+    from ros_phmr.eval import DEFAULT_SEED, format_metrics, run_eval
 
-    metrics = run_eval(args.checkpoint, count=args.images, seed=args.seed, prompt_count=args.prompt_images,
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    metrics = run_eval(args.checkpoint, count=args.images, seed=seed, prompt_count=args.prompt_images,
                        device=args.device, out_json=args.json)
     print(format_metrics(metrics))
     return 0
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
-    from ros_phmr.eval import DEFAULT_SEED
-
     p.add_argument("--out", required=True, help="folder for NNNNNN.png + NNNNNN.npz (labels)")
     p.add_argument("--images", type=int, default=500)
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--seed", type=int, default=None, help="default: the documented held-out seed")
     p.add_argument("--device", default="cpu")
 
 
 def run_data_command(args: argparse.Namespace) -> int:
-    from ros_phmr.eval import write_eval_set
+    from ros_phmr.eval import DEFAULT_SEED, write_eval_set
 
-    out = write_eval_set(args.out, args.images, args.seed, args.device)
-    print(f"wrote {args.images} labelled images to {out} (seed {args.seed})")
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    out = write_eval_set(args.out, args.images, seed, args.device)
+    print(f"wrote {args.images} labelled images to {out} (seed {seed})")
     return 0

@@ -26,9 +26,9 @@ VERTEX_STRIDE = 8         # every 8th vertex in the vertex loss
 CANONICAL_FOCAL = 1000.0  # PromptHMR's translation head works at a 1000 px focal
 MIN_INVERSE_DEPTH = 1e-3  # 1000 m at the canonical focal
 
-DETECTOR_WEIGHTS = {"det_focal": 1.0, "det_offset": 1.0, "det_rot": 1.0, "det_hands": 0.1, "det_betas": 0.1,
+DETECTOR_WEIGHTS = {"aux_parts": 1.0, "det_focal": 1.0, "det_offset": 1.0, "det_rot": 1.0, "det_hands": 0.1, "det_betas": 0.3,
                     "det_depth": 2.0, "det_j3d": 5.0, "det_verts": 2.0, "det_j2d": 10.0, "det_position": 1.0}
-DECODER_WEIGHTS = {"dec_rot": 1.0, "dec_betas": 0.1, "dec_j3d": 5.0, "dec_verts": 2.0, "dec_j2d": 10.0,
+DECODER_WEIGHTS = {"dec_rot": 1.0, "dec_betas": 0.3, "dec_j3d": 5.0, "dec_verts": 2.0, "dec_j2d": 10.0,
                    "dec_transl": 5.0, "dec_logdepth": 2.0}
 
 
@@ -42,6 +42,28 @@ def focal_loss(logits: torch.Tensor, heat: torch.Tensor, weight: torch.Tensor) -
     neg_loss = -((1 - heat) ** 4) * (p ** 2) * log_1mp * (1 - pos)
     num_pos = pos.sum().clamp(min=1.0)
     return ((pos_loss + neg_loss) * weight).sum() / num_pos
+
+
+def part_token_targets(parts: torch.Tensor, patch: int = 14) -> torch.Tensor:
+    """parts (B, S, S) long body joint per pixel (-1 none) -> (B, N, 23) share of each token's
+    pixels per class (0 = background, 1 + joint)."""
+    B, H, W = parts.shape
+    grid_w = W // patch
+    rows = torch.arange(H, device=parts.device) // patch
+    cols = torch.arange(W, device=parts.device) // patch
+    token = (rows[:, None] * grid_w + cols[None, :]).expand(B, H, W)            # (B, S, S)
+    index = token * (BODY_JOINTS + 1) + (parts + 1)
+    counts = torch.zeros(B, (H // patch) * grid_w * (BODY_JOINTS + 1), device=parts.device)
+    counts.scatter_add_(1, index.reshape(B, -1), torch.ones(B, H * W, device=parts.device))
+    counts = counts.view(B, -1, BODY_JOINTS + 1)
+    return counts / counts.sum(-1, keepdim=True).clamp(min=1.0)
+
+
+def part_loss(logits: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
+    """Dense auxiliary supervision of the backbone: which body part each token shows (soft
+    cross-entropy). Trains much faster than the per-person heads alone; not part of the model."""
+    target = part_token_targets(parts)
+    return -(target * F.log_softmax(logits.float(), -1)).sum(-1).mean()
 
 
 def _masked_mean(value: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ from torch import nn
 
 from ros_phmr.model.fused import FusedConfig, FusedModel
 
+AUX_PART_CLASSES = 23   # background + 22 body joints
 FUSED_SIZES = {"demo": FusedConfig(), "tiny": FusedConfig.tiny()}
 
 
@@ -22,6 +23,10 @@ class TrainModel(nn.Module):
             raise ValueError("nothing to train: no detector and no decoder")
         self.detector, self.decoder, self.shared = detector, decoder, bool(shared)
         self.fused = fused
+        # Training-only head: body part shown by each backbone token (never exported).
+        width = (detector.config.backbone.embed_dim if detector is not None
+                 else decoder.dims.backbone.embed_dim)
+        self.aux_parts = nn.Linear(width, AUX_PART_CLASSES)
 
     @property
     def image_size(self) -> int:

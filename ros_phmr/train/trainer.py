@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ros_phmr.geometry.letterbox import IMAGENET_MEAN, IMAGENET_STD
 from ros_phmr.synthetic.dataset import SyntheticBatchMaker
-from ros_phmr.train.losses import decoder_losses, detector_losses, weighted_total
+from ros_phmr.train.losses import decoder_losses, detector_losses, part_loss, weighted_total
 from ros_phmr.train.model import TrainModel, freeze_unused, parameter_groups
 from ros_phmr.train.plot import plot_losses
 from ros_phmr.train.targets import HEAD_JOINT, decoder_prompts, detector_targets
@@ -89,6 +89,7 @@ def training_losses(model: TrainModel, batch, generator: torch.Generator, body, 
     with amp():
         if model.detector is not None:
             tokens = model.detector.tokens(images)                           # (B, N, D)
+            losses["aux_parts"] = part_loss(model.aux_parts(tokens), batch.parts)
             head_z = batch.joints[:, :, HEAD_JOINT, 2]
             targets = detector_targets(batch.joints2d, batch.valid, batch.detectable, head_z, size)
             losses.update(detector_losses(model.detector, tokens, K, batch, targets, body))
@@ -139,6 +140,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=cuda and config.precision == "fp16")
         self.generator = torch.Generator().manual_seed(config.seed)
         self.step = 0
+        self.data_time_s = 0.0    # host-side time spent making batches (no device sync: a lower bound)
         if config.resume and (self.out_dir / STATE_FILE).is_file():
             self._load_state(self.out_dir / STATE_FILE)
 
@@ -165,7 +167,9 @@ class Trainer:
     def train_step(self) -> tuple:
         """One optimisation step -> (total loss, {term: value}) as Python floats."""
         cfg = self.config
+        made = time.monotonic()
         batch = self.maker.make(cfg.batch_size, self.generator)
+        self.data_time_s += time.monotonic() - made
         losses = training_losses(self.model, batch, self.generator, self.body, self._amp)
         total = weighted_total(losses)
         self.optimizer.zero_grad(set_to_none=True)
@@ -194,7 +198,7 @@ class Trainer:
                 self.step += 1
                 if self.step % cfg.log_every == 0 or self.step == 1:
                     last = {"step": self.step, "time_s": round(time.monotonic() - start, 2), "lr": lr,
-                            "total": float(total.detach()), "losses": {k: float(v.detach()) for k, v in losses.items()}}
+                            "data_s": round(self.data_time_s, 2), "total": float(total.detach()), "losses": {k: float(v.detach()) for k, v in losses.items()}}
                     log.write(json.dumps(last) + "\n")
                     log.flush()
                     if on_log:
