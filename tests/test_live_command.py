@@ -6,7 +6,7 @@ import time
 
 
 from foxglove_ws_client import run_receive
-from offline_inputs import shared_estimator
+from offline_inputs import shared_estimator, synthetic_frames, write_video
 from ros_phmr.cli import main
 from ros_phmr.viz import SCENE_TOPIC
 from ros_phmr.viz.live_loop import run_live
@@ -33,13 +33,22 @@ def test_live_synthetic_serves_scene_updates_with_one_mesh_per_person():
         got = run_receive(server["url"], [SCENE_TOPIC], 2, timeout_s=60)
     finally:
         thread.join(60)
-    assert result["done"] == 2
+    assert result["done"].processed == 2
     for _log_time, update in got["messages"][SCENE_TOPIC]:
         meshes = [e for e in update.entities if len(e.triangles)]
         bodies = [e for e in update.entities if "_body_" in e.id]
         assert 1 <= len(meshes) == len(bodies) <= 2       # max_people=2 in the tiny config
         assert all(len(e.triangles[0].points) == 10475 for e in meshes)
         assert all(len(e.triangles[0].indices) == 3 * 20908 for e in meshes)
+
+
+def test_latest_frame_wins(tmp_path):
+    """A 300 fps video outruns the model: frames that arrive while it is busy are replaced by
+    newer ones and counted, never queued."""
+    video = write_video(tmp_path / "fast.avi", synthetic_frames(30), fps=300.0)
+    summary = run_live(str(video), shared_estimator(), port=0, log=lambda text: None)
+    assert summary.processed + summary.dropped == 30
+    assert summary.dropped > 0 and summary.processed >= 1
 
 
 def test_live_cli_port_in_use(capsys):
