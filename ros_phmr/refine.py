@@ -223,8 +223,9 @@ def chain_transforms(rot: torch.Tensor, rest_joints: torch.Tensor, parent_index:
     local_t = rest_joints - rest_joints.index_select(1, parent_index)                 # (n, J, 3)
     local_t = torch.cat([rest_joints[:, :1], local_t[:, 1:]], 1)
     top = torch.cat([rot, local_t.unsqueeze(-1)], -1)                                  # (n, J, 3, 4)
-    bottom = rot.new_tensor([0.0, 0.0, 0.0, 1.0]).expand(n, J, 1, 4)
-    eye = torch.eye(4, dtype=rot.dtype, device=rot.device).expand(n, 1, 4, 4)
+    eye = torch.eye(4, dtype=rot.dtype, device=rot.device)  # made on the device: capturable
+    bottom = eye[3:].expand(n, J, 1, 4)                                                 # [0, 0, 0, 1]
+    eye = eye.expand(n, 1, 4, 4)
     A = torch.cat([torch.cat([top, bottom], 2), eye], 1)                               # (n, J+1, 4, 4)
     for table in tables:
         A = A.index_select(1, table) @ A

@@ -162,3 +162,23 @@ def test_worker_survives_a_failing_refinement(body, refiner, caplog):
         worker.close()
     assert got == [2.0] and worker.counts["failed"] == 1
     assert "contact refinement failed" in caplog.text
+
+
+def test_optimisation_step_takes_no_host_data(body, refiner):
+    """A CUDA graph replays device work only: no tensor built from host data, no value read
+    back (an H2D copy inside a step broke capture on the H200)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    a, b, constraint, _ = contact_scene(body, "handshake")
+    problem = _Problem(refiner, [a, b], [0, 1], [constraint], DEFAULT_K)
+    seen = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with Record():
+        problem.step()
+    forbidden = ("lift_fresh", "_local_scalar_dense", "nonzero", "item", "masked_select")
+    assert len(seen) > 100 and not [op for op in seen if any(f in op for f in forbidden)]
