@@ -42,7 +42,7 @@ import torch
 from ros_phmr.body import BodyModel, layout, pose_from_axis_angle
 from ros_phmr.drops import Drop
 from ros_phmr.geometry.projection import project_points
-from ros_phmr.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
+from ros_phmr.geometry.rotations import matrix_to_axis_angle
 from ros_phmr.interaction import farthest_point_samples
 from ros_phmr.people import PersonEstimate
 
@@ -198,6 +198,26 @@ def sphere_proxies(body: BodyModel) -> tuple[torch.Tensor, torch.Tensor, torch.T
     return a, b, radius
 
 
+def skew_generators(device=None) -> torch.Tensor:
+    """(3, 9) matrix G with ``u @ G`` = the cross-product matrix [u]x, flattened."""
+    g = torch.zeros(3, 3, 3)
+    for axis, (i, j) in enumerate(((2, 1), (0, 2), (1, 0))):
+        g[axis, i, j], g[axis, j, i] = 1.0, -1.0
+    return g.reshape(3, 9).to(device)
+
+
+def increment_rotation(w: torch.Tensor, generators: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices (..., 3, 3) of increments w (..., 3): the unit quaternion
+    (1, w/2)/|(1, w/2)|, i.e. R = I + 2/(1+|u|^2) ([u]x + [u]x^2) with u = w/2 - an exact
+    rotation by 2 atan(|w|/2) (about |w| for small w) about w, in a handful of ops (Rodrigues'
+    series branches cost several times as many kernels per step)."""
+    u = 0.5 * w
+    scale = 2.0 / (1.0 + (u * u).sum(-1))                                             # (...)
+    k = (u @ generators).view(*w.shape[:-1], 3, 3)                                    # (..., 3, 3)
+    eye = torch.eye(3, dtype=w.dtype, device=w.device)
+    return eye + scale[..., None, None] * (k + k @ k)
+
+
 def ancestor_tables(parents: Sequence[int]) -> list[list[int]]:
     """Ancestor index tables for forward kinematics by pointer jumping.
 
@@ -320,7 +340,8 @@ class _Problem:
     def pose(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Sampled region vertices (n, S, 3) and the 55 joints (n, 55, 3), camera frame."""
         body, n = self.refiner.body, x.shape[0]
-        delta = axis_angle_to_matrix(x[:, :-3].view(n, layout.NUM_BODY_JOINTS, 3))   # (n, 21, 3, 3)
+        delta = increment_rotation(x[:, :-3].view(n, layout.NUM_BODY_JOINTS, 3),
+                                   self.refiner.generators)                           # (n, 21, 3, 3)
         body_rot = self.rot0[:, 1:1 + layout.NUM_BODY_JOINTS] @ delta
         rot = torch.cat([self.rot0[:, :1], body_rot, self.rot0[:, 1 + layout.NUM_BODY_JOINTS:]], 1)
         # Pose correctives are linear in (R - I): the part of the fixed joints is precomputed,
@@ -427,6 +448,7 @@ class ContactRefiner:
         self.weights_subset = body.lbs_weights[self.subset]                          # (S, 55)
         parents = body.parents
         self.parent_index = torch.tensor([max(p, 0) for p in parents], device=dev)
+        self.generators = skew_generators(dev)
         self.ancestors = [torch.tensor(t, device=dev) for t in ancestor_tables(parents)]
         sa, sb, radius = sphere_proxies(body)
         self.spheres = (sa.to(dev), sb.to(dev), radius.to(dev))
@@ -518,7 +540,8 @@ class ContactRefiner:
     def _finish(self, people: list[PersonEstimate], involved: list[int], problem: _Problem) -> list[PersonEstimate]:
         """Refined people posed with the full body model."""
         n = len(involved)
-        delta = axis_angle_to_matrix(problem.x[:, :-3].view(n, layout.NUM_BODY_JOINTS, 3))
+        delta = increment_rotation(problem.x[:, :-3].view(n, layout.NUM_BODY_JOINTS, 3),
+                                   self.generators)
         body_rot = problem.rot0[:, 1:1 + layout.NUM_BODY_JOINTS] @ delta
         body_aa = matrix_to_axis_angle(body_rot).cpu().numpy()                        # (n, 21, 3)
         transl = (problem.transl0 + problem.x[:, -3:]).cpu().numpy()

@@ -82,11 +82,18 @@ def test_subset_skinning_matches_the_body_model(body, refiner):
     f32 = lambda name: torch.as_tensor(np.stack([getattr(p, name) for p in people]), dtype=torch.float32)  # noqa: E731
     rot = pose_from_axis_angle(f32("global_orient"), f32("body_pose"), f32("left_hand_pose"),
                                f32("right_hand_pose"), f32("jaw_pose"))
-    from ros_phmr.geometry.rotations import axis_angle_to_matrix
-    rot["body_pose"] = rot["body_pose"] @ axis_angle_to_matrix(x[:, :-3].view(n, 21, 3))
+    rot["body_pose"] = rot["body_pose"] @ _quaternion_rotation(x[:, :-3].view(n, 21, 3))
     full = body(**rot, betas=f32("betas"), expression=f32("expression"), transl=f32("transl") + x[:, -3:])
     assert torch.allclose(verts, full.vertices[:, refiner.subset], atol=2e-5)
     assert torch.allclose(joints, full.joints[:, :55], atol=2e-5)
+
+
+def _quaternion_rotation(w):
+    """Reference for the increments: the unit quaternion (1, w/2) normalised, as a matrix."""
+    from scipy.spatial.transform import Rotation
+    q = np.concatenate([0.5 * w.reshape(-1, 3).numpy(), np.ones((w[..., 0].numel(), 1))], 1)  # x, y, z, w
+    mats = Rotation.from_quat(q / np.linalg.norm(q, axis=1, keepdims=True)).as_matrix()
+    return torch.as_tensor(mats, dtype=torch.float32).view(*w.shape[:-1], 3, 3)
 
 
 def test_left_right_readings():
