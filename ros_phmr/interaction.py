@@ -14,7 +14,9 @@ so the distance runs in two passes, both batched over every pair of people at on
    are measured again on all their vertices (exact; usually a handful of pairs).
 
 Pairs of regions that touch in the rest pose (forearm and hand, neck and head, ...) are never
-reported as self-contact.
+reported as self-contact. People whose bounding boxes are more than ``far_distance`` apart are
+not measured further: their ``min_distance`` is the gap between the boxes (a lower bound), so a
+crowd costs only what its close pairs cost.
 """
 from __future__ import annotations
 
@@ -72,13 +74,18 @@ class InteractionAnalyzer:
     """Contacts between and within people from posed vertices; see the module docstring.
 
     ``contact_threshold`` (m): region pairs closer than this are in contact.
-    ``points_per_region``: samples per region for the first pass.
+    ``points_per_region``: samples per region for the first pass. ``far_distance`` (m):
+    pairs whose bounding boxes are farther apart are not measured vertex by vertex.
     """
 
     def __init__(self, regions: BodyRegions, rest_vertices, contact_threshold: float = 0.02,
-                 points_per_region: int = 48) -> None:
+                 points_per_region: int = 48, far_distance: float = 0.5) -> None:
         if contact_threshold <= 0:
             raise ValueError(f"contact_threshold must be > 0 m, got {contact_threshold}")
+        if far_distance < contact_threshold:
+            raise ValueError(f"far_distance ({far_distance} m) must be >= contact_threshold "
+                             f"({contact_threshold} m)")
+        self.far_distance = float(far_distance)
         if points_per_region < 1:
             raise ValueError(f"points_per_region must be >= 1, got {points_per_region}")
         self.threshold = float(contact_threshold)
@@ -96,10 +103,11 @@ class InteractionAnalyzer:
         self._device = torch.device("cpu")
 
     @classmethod
-    def from_body(cls, body, contact_threshold: float = 0.02, points_per_region: int = 48) -> "InteractionAnalyzer":
+    def from_body(cls, body, contact_threshold: float = 0.02, points_per_region: int = 48,
+                  far_distance: float = 0.5) -> "InteractionAnalyzer":
         """From a :class:`ros_phmr.body.BodyModel` (its regions and rest mesh)."""
         return cls(body.regions, body.v_template.detach().cpu().numpy(), contact_threshold,
-                   points_per_region)
+                   points_per_region, far_distance)
 
     @staticmethod
     def _exact_rest_distances(rest: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -140,6 +148,22 @@ class InteractionAnalyzer:
             out.append(torch.cdist(va, vb).amin())
         return torch.stack(out).tolist() if out else []
 
+    @staticmethod
+    def _box_gaps(verts: torch.Tensor, pairs: list[tuple[int, int]]) -> list[float]:
+        """Distance between the axis-aligned bounding boxes of each pair (0 if they overlap)."""
+        if not pairs:
+            return []
+        lo, hi = verts.amin(1), verts.amax(1)                                        # (N, 3)
+        a = torch.tensor([p[0] for p in pairs], device=verts.device)
+        b = torch.tensor([p[1] for p in pairs], device=verts.device)
+        gap = torch.maximum(lo[a] - hi[b], lo[b] - hi[a]).clamp(min=0.0)             # (P, 3)
+        return gap.norm(dim=-1).tolist()
+
+    def _far_only(self, pairs, far, ids, prompted_pairs) -> list[InteractionEstimate]:
+        prompted = {(min(a, b), max(a, b)) for a, b in prompted_pairs}
+        return [InteractionEstimate(ids[i], ids[j], far[(i, j)], [], (ids[i], ids[j]) in prompted)
+                for i, j in pairs]
+
     @torch.no_grad()
     def analyze(self, vertices, ids: Sequence[int], prompted_pairs: Iterable = (),
                 self_contact: bool = True) -> tuple[list[InteractionEstimate], list[SelfContactEstimate]]:
@@ -160,11 +184,14 @@ class InteractionAnalyzer:
         self._to(verts.device)
         n = len(ids)
         order = sorted(range(n), key=lambda i: ids[i])
-        pairs = [(order[x], order[y]) for x in range(n) for y in range(x + 1, n)]
+        all_pairs = [(order[x], order[y]) for x in range(n) for y in range(x + 1, n)]
+        box_gap = self._box_gaps(verts, all_pairs)                                   # host list
+        pairs = [p for p, g in zip(all_pairs, box_gap) if g <= self.far_distance]
+        far = {p: g for p, g in zip(all_pairs, box_gap) if g > self.far_distance}
         selfs = [(i, i) for i in order] if self_contact else []
         everything = pairs + selfs
         if not everything:
-            return [], []
+            return self._far_only(all_pairs, far, ids, prompted_pairs), []
         pa = torch.tensor([p[0] for p in everything], device=verts.device)
         pb = torch.tensor([p[1] for p in everything], device=verts.device)
         bound = self.sampled_distances(verts, pa, pb)                            # (P, R, R)
@@ -186,11 +213,14 @@ class InteractionAnalyzer:
             if d < self.threshold:
                 contacts[p].append((d, ra, rb))
         prompted = {(min(a, b), max(a, b)) for a, b in prompted_pairs}
+        measured = {pair: p for p, pair in enumerate(pairs)}
         interactions = []
-        for p, (i, j) in enumerate(pairs):
-            found = sorted(contacts[p])
+        for i, j in all_pairs:
+            p = measured.get((i, j))
+            found = sorted(contacts[p]) if p is not None else []
             interactions.append(InteractionEstimate(
-                id_a=ids[i], id_b=ids[j], min_distance=float(nearest[p]),
+                id_a=ids[i], id_b=ids[j],
+                min_distance=float(nearest[p]) if p is not None else far[(i, j)],
                 region_pairs=[(self.names[ra], self.names[rb]) for _, ra, rb in found],
                 prompted=(ids[i], ids[j]) in prompted))
         self_contacts = []

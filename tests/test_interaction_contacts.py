@@ -101,3 +101,16 @@ def test_bad_input(body, analyzer, scenes):
     with pytest.raises(ValueError, match="contact_threshold"):
         InteractionAnalyzer(body.regions, body.v_template.numpy(), contact_threshold=0.0)
     assert analyzer.analyze(np.zeros((0, 10475, 3)), []) == ([], [])
+
+
+def test_far_pairs_report_their_bounding_box_gap(body):
+    a, b, _, _ = contact_scene(body, "handshake")
+    analyzer = InteractionAnalyzer.from_body(body, contact_threshold=THRESHOLD, far_distance=0.3)
+    far = b.vertices + np.array([2.0, 0.0, 0.0], np.float32)
+    (inter,), selfs = analyzer.analyze(np.stack([a.vertices, far]), [0, 1])
+    gap = far.min(0)[0] - a.vertices.max(0)[0]  # boxes separated along x only
+    assert len(selfs) == 2
+    assert inter.min_distance == pytest.approx(gap, abs=1e-5) and inter.region_pairs == []
+    assert inter.min_distance <= cKDTree(far).query(a.vertices)[0].min()  # a lower bound
+    with pytest.raises(ValueError, match="far_distance"):
+        InteractionAnalyzer(body.regions, body.v_template.numpy(), contact_threshold=0.05, far_distance=0.01)
