@@ -1,0 +1,88 @@
+"""Training on synthetic batches: the loss falls, checkpoints resume, exports load in the pipeline."""
+import numpy as np
+import pytest
+import torch
+
+from ros_phmr.model.fused import FusedConfig, FusedModel
+from ros_phmr.train.losses import focal_loss, part_token_targets, weighted_total
+from ros_phmr.train.model import TrainModel
+from ros_phmr.train.targets import detector_targets
+from ros_phmr.train.trainer import TrainConfig, Trainer, training_losses
+
+
+def _trainer(tmp_path, **kw):
+    cfg = TrainConfig(out_dir=str(tmp_path), steps=kw.pop("steps", 12), batch_size=2, lr=2e-3, warmup_steps=1,
+                      max_people=2, subdivisions=1, log_every=1, checkpoint_every=1000, device="cpu", **kw)
+    torch.manual_seed(0)
+    return Trainer(cfg, TrainModel.new_fused("tiny"))
+
+
+def test_loss_falls_on_a_fixed_batch(tmp_path):
+    trainer = _trainer(tmp_path)
+    batch = trainer.maker.make(2, torch.Generator().manual_seed(1))
+    totals = []
+    for _ in range(12):
+        losses = training_losses(trainer.model, batch, torch.Generator().manual_seed(2), trainer.body, trainer._amp)
+        total = weighted_total(losses)
+        trainer.optimizer.zero_grad()
+        total.backward()
+        trainer.optimizer.step()
+        totals.append(float(total))
+    assert {"det_focal", "det_j3d", "dec_j2d", "dec_logdepth", "aux_parts"} <= set(losses)
+    assert np.mean(totals[-3:]) < 0.7 * totals[0]
+
+
+def test_run_logs_plots_resumes_and_exports(tmp_path):
+    trainer = _trainer(tmp_path, steps=3)
+    summary = trainer.run()
+    assert summary["steps"] == 3 and (tmp_path / "loss.png").stat().st_size > 1000
+    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 3
+    resumed = _trainer(tmp_path, steps=5, resume=True)
+    assert resumed.step == 3
+    assert torch.equal(resumed.model.detector.mlp_classif[0].weight, trainer.model.detector.mlp_classif[0].weight)
+    assert resumed.run()["steps"] == 5
+
+    # The export is a fused compact checkpoint the pipeline runs with one backbone pass.
+    from ros_phmr.pipeline import Pipeline, PipelineConfig
+
+    path = summary["checkpoint"]
+    model = FusedModel.from_compact(path)
+    assert model.config == FusedConfig.tiny()
+    pipe = Pipeline(PipelineConfig(prompthmr_checkpoint=path, multihmr_checkpoint=path, device="cpu"))
+    assert pipe.shared_backbone
+    K = np.array([[100.0, 0, 80], [0, 100.0, 60], [0, 0, 1]])
+    pipe.process(np.zeros((120, 160, 3), np.uint8), K)
+
+
+def test_detector_targets_tokens_and_ties():
+    # Two people with their heads in the same 14 px token: only the nearer is a positive.
+    j2d = torch.zeros(1, 3, 127, 2)
+    j2d[0, 0, 15] = torch.tensor([20.0, 30.0])
+    j2d[0, 1, 15] = torch.tensor([25.0, 33.0])
+    j2d[0, 2, 15] = torch.tensor([100.0, 50.0])
+    valid = torch.tensor([[True, True, True]])
+    detectable = torch.tensor([[True, True, False]])
+    t = detector_targets(j2d, valid, detectable, torch.tensor([[5.0, 3.0, 4.0]]), 112)
+    assert t.token[0, :2].tolist() == [2 * 8 + 1, 2 * 8 + 1]
+    assert t.positive[0].tolist() == [False, True, False]
+    assert torch.allclose(t.offset[0, 1], torch.tensor([25 / 14 - 1 - 0.5, 33 / 14 - 2 - 0.5]))
+    assert t.heat[0, 17] == 1.0 and t.heat.max() == 1.0
+    assert t.weight[0, 3 * 8 + 7] == 0.0    # the hidden person's head token is ignored
+
+
+def test_focal_loss_prefers_right_answer():
+    heat = torch.zeros(1, 16)
+    heat[0, 3] = 1.0
+    weight = torch.ones(1, 16)
+    good = torch.full((1, 16), -6.0)
+    good[0, 3] = 6.0
+    assert focal_loss(good, heat, weight) < 0.01 < focal_loss(-good, heat, weight)
+
+
+def test_part_targets_are_token_histograms():
+    parts = torch.full((1, 28, 28), -1)
+    parts[0, :14, :7] = 4        # left half of token 0 shows joint 4
+    t = part_token_targets(parts)
+    assert t.shape == (1, 4, 23)
+    assert torch.allclose(t[0, 0, [0, 5]], torch.tensor([0.5, 0.5]))
+    assert torch.allclose(t[0, 1:, 0], torch.ones(3))
