@@ -7,8 +7,8 @@ them, with coarse region names and no left/right ("hand" - "shoulder"). The loss
 is the minimum, over every left/right assignment of its chiral regions, of the sum of
 region-to-region minimum distances (a base part named twice in one sample must use both sides);
 the contact loss of a constraint is the mean over its samples. Optimised are each constrained
-person's body-joint rotations (axis-angle increments on the decoder's pose) and translation,
-with:
+person's body-joint rotations (increments on the decoder's pose, each the vector part of an
+unnormalised quaternion: exact rotations in a few ops) and translation, with:
 
 * the 2D projection of the body joints kept where the decoder put them,
 * a pull towards the decoder's pose,
@@ -333,13 +333,14 @@ class _Problem:
             self.uv0 = project_points(joints[:, :NUM_BODY_JOINTS_2D], self.K)          # (n, 22, 2)
 
     def signature(self) -> tuple:
-        """What a captured CUDA graph depends on besides the tensor values."""
-        return (tuple(self.x.shape), self.term_count, tuple(self.reading_terms.shape),
+        """What a captured CUDA graph depends on besides the tensor values (the loss weights
+        are baked into it as constants)."""
+        return (self.cfg, tuple(self.x.shape), self.term_count, tuple(self.reading_terms.shape),
                 tuple(self.sample_readings.shape), tuple(self.pen_a.shape))
 
     def pose(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Sampled region vertices (n, S, 3) and the 55 joints (n, 55, 3), camera frame."""
-        body, n = self.refiner.body, x.shape[0]
+        n = x.shape[0]
         delta = increment_rotation(x[:, :-3].view(n, layout.NUM_BODY_JOINTS, 3),
                                    self.refiner.generators)                           # (n, 21, 3, 3)
         body_rot = self.rot0[:, 1:1 + layout.NUM_BODY_JOINTS] @ delta
@@ -348,9 +349,8 @@ class _Problem:
         # the change of the body joints added.
         feat = (body_rot - self.rot0[:, 1:1 + layout.NUM_BODY_JOINTS]).reshape(n, -1)  # (n, 189)
         v_posed = self.v_posed_fixed + (feat @ self.refiner.pose_basis_body).view(n, -1, 3)
-        refiner = self.refiner
-        world_rot, world_pos = chain_transforms(rot, self.rest_joints, refiner.parent_index,
-                                                refiner.ancestors)                    # (n, 55, ...)
+        world_rot, world_pos = chain_transforms(rot, self.rest_joints, self.refiner.parent_index,
+                                                self.refiner.ancestors)               # (n, 55, ...)
         offset = world_pos - (world_rot @ self.rest_joints.unsqueeze(-1)).squeeze(-1)
         transforms = torch.cat([world_rot.reshape(n, -1, 9), offset], -1)             # (n, 55, 12)
         blended = torch.matmul(self.refiner.weights_subset, transforms)               # (n, S, 12)
@@ -564,7 +564,6 @@ def pose_people(body: BodyModel, people: Sequence[PersonEstimate], K, with_verti
     dev = body.v_template.device
     f32 = lambda name: torch.as_tensor(np.stack([getattr(p, name) for p in people]),  # noqa: E731
                                        dtype=torch.float32, device=dev)
-    n = len(people)
     rot = pose_from_axis_angle(f32("global_orient"), f32("body_pose"), f32("left_hand_pose"),
                                f32("right_hand_pose"), f32("jaw_pose"))
     fit = lambda v, k: torch.nn.functional.pad(v, (0, max(0, k - v.shape[1])))[:, :k]  # noqa: E731
