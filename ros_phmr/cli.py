@@ -132,6 +132,12 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return run_data_command(args)
 
 
+def _cmd_distill(args: argparse.Namespace) -> int:
+    from ros_phmr.train.commands import run_distill_command
+
+    return run_distill_command(args)
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -262,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_arguments(export)
     export.set_defaults(func=_cmd_export)
 
-    from ros_phmr.train.commands import add_data_arguments, add_eval_arguments, add_train_arguments
+    from ros_phmr.train.commands import (add_data_arguments, add_distill_arguments, add_eval_arguments,
+                                         add_train_arguments)
 
     train = sub.add_parser(
         "train", help="train a fused detector+decoder model on synthetic scenes generated on the fly",
@@ -279,6 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="write the held-out synthetic set (PNG + labels) to a folder")
     add_data_arguments(data)
     data.set_defaults(func=_cmd_data)
+    distill = sub.add_parser(
+        "distill", help="train a fast fused student to reproduce a teacher's outputs on unlabeled recordings",
+        description="The teacher pipeline labels the frames of a bag, video or image folder once; the "
+                    "student (shared ViT backbone, detector head, promptable decoder) learns from them.")
+    add_distill_arguments(distill)
+    distill.set_defaults(func=_cmd_distill)
     return parser
 
 

@@ -92,3 +92,62 @@ def run_data_command(args: argparse.Namespace) -> int:
     out = write_eval_set(args.out, args.images, seed, args.device)
     print(f"wrote {args.images} labelled images to {out} (seed {seed})")
     return 0
+
+
+def add_distill_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--teacher", required=True, help="teacher checkpoint: a fused compact file, or the PromptHMR one "
+                   "(then also --teacher-multihmr)")
+    p.add_argument("--teacher-multihmr", help="teacher Multi-HMR checkpoint when it is a separate file")
+    p.add_argument("--smplx", default="", help="SMPL-X model for the teacher (default: the synthetic one)")
+    p.add_argument("--data", required=True, help="unlabeled frames: a bag (.mcap/.db3/folder), a video or an image folder")
+    p.add_argument("--image-topic", help="image topic of a bag")
+    p.add_argument("--every", type=int, default=1, help="use every N-th frame")
+    p.add_argument("--max-frames", type=int, default=2000)
+    p.add_argument("--out", required=True)
+    p.add_argument("--student", default="vit_s", help="student size: vit_s, vit_b, demo, tiny, or a fused .safetensors")
+    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--time-budget", type=float, default=0.0)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--precision", default="bf16", choices=("bf16", "fp16", "fp32"))
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def run_distill_command(args: argparse.Namespace) -> int:
+    from ros_phmr.offline.sources import intrinsics_or_default, open_source
+    from ros_phmr.pipeline import Pipeline, PipelineConfig
+    from ros_phmr.train.distill import distill
+    from ros_phmr.train.model import FUSED_SIZES, TrainModel
+    from ros_phmr.train.trainer import TrainConfig
+
+    if args.student in FUSED_SIZES:
+        student = TrainModel.new_fused(args.student, args.seed)
+    else:
+        from ros_phmr.model.fused import FusedModel
+
+        if not Path(args.student).is_file():
+            raise FileNotFoundError(f"--student: not a size ({', '.join(FUSED_SIZES)}) nor a file: {args.student}")
+        student = TrainModel.from_fused(FusedModel.from_compact(args.student))
+    teacher = Pipeline(PipelineConfig(prompthmr_checkpoint=args.teacher,
+                                      multihmr_checkpoint=args.teacher_multihmr or args.teacher,
+                                      smplx_model=args.smplx, device=args.device))
+    source = open_source(args.data, image_topic=args.image_topic)
+    frames = []
+    try:
+        for i, frame in enumerate(source):
+            if i % max(args.every, 1) == 0:
+                frames.append((frame.image, intrinsics_or_default(frame)))
+            if len(frames) >= args.max_frames:
+                break
+    finally:
+        source.close()
+    if not frames:
+        raise ValueError(f"no frames could be read from {args.data}")
+    print(f"teacher: {teacher.describe()}; {len(frames)} frames from {args.data}", flush=True)
+    config = TrainConfig(out_dir=args.out, steps=args.steps, time_budget_s=args.time_budget, batch_size=args.batch_size,
+                         lr=args.lr, precision=args.precision, device=args.device, seed=args.seed)
+    summary = distill(student, teacher, frames, config, body=teacher.body,
+                      on_log=lambda r: print(f"step {r['step']:>6}  loss {r['total']:.4f}", flush=True))
+    print(json.dumps(summary, indent=2))
+    return 0

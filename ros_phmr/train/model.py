@@ -10,7 +10,15 @@ from torch import nn
 from ros_phmr.model.fused import FusedConfig, FusedModel
 
 AUX_PART_CLASSES = 23   # background + 22 body joints
-FUSED_SIZES = {"demo": FusedConfig(), "tiny": FusedConfig.tiny()}
+FUSED_SIZES = {
+    "demo": FusedConfig(),
+    "tiny": FusedConfig.tiny(),
+    # Distillation students: DINOv2 ViT-S / ViT-B widths at 448 px with Multi-HMR-like heads.
+    "vit_s": FusedConfig(embed_dim=384, depth=12, hph_dim=512, hph_heads=8, hph_mlp_dim=1024, decoder_dim=256,
+                         decoder_mlp_dim=512, decoder_attention_dim=256, head_hidden=256),
+    "vit_b": FusedConfig(embed_dim=768, depth=12, hph_dim=1024, hph_heads=8, hph_mlp_dim=1024, decoder_dim=512,
+                         decoder_mlp_dim=1024, decoder_attention_dim=256, head_hidden=512),
+}
 
 
 class TrainModel(nn.Module):

@@ -79,8 +79,9 @@ def normalise_images(images: torch.Tensor, generator: torch.Generator) -> torch.
     return (x - mean) / std
 
 
-def training_losses(model: TrainModel, batch, generator: torch.Generator, body, amp) -> dict:
-    """All losses of one batch (SyntheticBatch at the model's input size)."""
+def training_losses(model: TrainModel, batch, generator: torch.Generator, body, amp, mask_rate: float = 0.3) -> dict:
+    """All losses of one batch (SyntheticBatch at the model's input size, or a distillation
+    PseudoBatch: no part labels, no masks)."""
     size = model.image_size
     images = normalise_images(batch.images, generator)
     K = batch.K
@@ -89,7 +90,8 @@ def training_losses(model: TrainModel, batch, generator: torch.Generator, body, 
     with amp():
         if model.detector is not None:
             tokens = model.detector.tokens(images)                           # (B, N, D)
-            losses["aux_parts"] = part_loss(model.aux_parts(tokens), batch.parts)
+            if batch.parts is not None:
+                losses["aux_parts"] = part_loss(model.aux_parts(tokens), batch.parts)
             head_z = batch.joints[:, :, HEAD_JOINT, 2]
             targets = detector_targets(batch.joints2d, batch.valid, batch.detectable, head_z, size)
             losses.update(detector_losses(model.detector, tokens, K, batch, targets, body))
@@ -102,7 +104,8 @@ def training_losses(model: TrainModel, batch, generator: torch.Generator, body, 
                 emb = net.encode_images(images, K)
             chosen = batch.valid & (batch.visible_fraction >= 0.08)
             if bool(chosen.any()):
-                selection = decoder_prompts(batch.boxes, batch.visible_boxes, batch.masks, chosen, size, generator)
+                selection = decoder_prompts(batch.boxes, batch.visible_boxes, batch.masks, chosen, size, generator,
+                                            mask_rate=mask_rate, mask_only_rate=0.05 if mask_rate else 0.0)
                 losses.update(decoder_losses(net, emb, K, batch, selection, body, size))
     return losses
 
