@@ -49,7 +49,7 @@ from ros_phmr.people import PersonEstimate
 LOG = logging.getLogger("ros_phmr.refine")
 CHIRAL_PARTS = ("shoulder", "upper_arm", "forearm", "arm", "hand", "thigh", "shin", "leg", "foot")
 NUM_BODY_JOINTS_2D = 22   # pelvis + 21 body joints: the joints whose projection is kept
-MAX_CHIRAL_MENTIONS = 8   # 2^8 left/right assignments per sample at most
+MAX_READINGS = 256        # left/right and alternative readings of one sample at most
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,9 @@ class ContactConstraint:
 
     Region names: any name of the body model's regions (``left_hand``, ``chest``, ...) or a
     side-less coarse name (``hand``, ``arm``, ``shoulder``, ``leg``, ``foot``, ...) whose side
-    the optimisation chooses. Case, spaces, plurals and ProsePose's qualifiers ("waist (back)")
-    are normalised.
+    the optimisation chooses, or '/'-separated alternatives ("hand/arm"). Case, spaces, plurals
+    and ProsePose's qualifiers ("waist (back)") are normalised. :func:`samples_from_tables`
+    reads the Markdown tables a vision-language model answers with.
     """
 
     id_a: int
@@ -121,15 +122,37 @@ def _normalise(name: str) -> str:
 
 
 def region_choices(name: str, known: Sequence[str]) -> list[str]:
-    """The body-model regions a constraint's region name may mean (two for a side-less chiral
-    part, one otherwise); ValueError for an unknown name."""
-    norm = _normalise(name)
-    if norm in known:
-        return [norm]
-    if norm in CHIRAL_PARTS and f"left_{norm}" in known and f"right_{norm}" in known:
-        return [f"left_{norm}", f"right_{norm}"]
-    vocabulary = sorted(set(known) | {p for p in CHIRAL_PARTS if f"left_{p}" in known})
-    raise ValueError(f"unknown body region {name!r}; use one of: {', '.join(vocabulary)}")
+    """The body-model regions a constraint's region name may mean: two for a side-less chiral
+    part, the union for '/'-separated alternatives ("hand/arm"), one otherwise; ValueError for
+    an unknown name."""
+    choices: list[str] = []
+    for part in str(name).split("/"):
+        norm = _normalise(part)
+        if norm in known:
+            found = [norm]
+        elif norm in CHIRAL_PARTS and f"left_{norm}" in known and f"right_{norm}" in known:
+            found = [f"left_{norm}", f"right_{norm}"]
+        else:
+            vocabulary = sorted(set(known) | {p for p in CHIRAL_PARTS if f"left_{p}" in known})
+            raise ValueError(f"unknown body region {part.strip()!r}; use one of: {', '.join(vocabulary)}")
+        choices += [c for c in found if c not in choices]
+    return choices
+
+
+def samples_from_tables(tables: Sequence[str]) -> list[list[tuple[str, str]]]:
+    """Samples from Markdown tables as a vision-language model writes them (ProsePose's
+    prompt): one table per sample, a row per touching pair, person 1's part in the first column
+    and person 2's in the second; the header row (the one above the ``|---|`` line) is skipped
+    and a table without rows is an empty sample. Region names are checked later."""
+    samples = []
+    for table in tables:
+        rows = [line.strip() for line in str(table).splitlines() if "|" in line]
+        cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+        rule = [k for k, row in enumerate(cells) if all(set(c) <= set("-: ") for c in row)]
+        skip = set(rule) | {k - 1 for k in rule}
+        samples.append([(row[0], row[1]) for k, row in enumerate(cells)
+                        if k not in skip and len(row) >= 2 and row[0] and row[1]])
+    return samples
 
 
 def validate_constraint(c: ContactConstraint, ids: Sequence[int], known: Sequence[str]) -> None:
@@ -153,31 +176,27 @@ def validate_constraint(c: ContactConstraint, ids: Sequence[int], known: Sequenc
                                  f"have two names, got {pair!r}")
             for name in pair:
                 region_choices(name, known)
-        mentions = sum(1 for pair in s for name in pair if len(region_choices(name, known)) == 2)
-        if mentions > MAX_CHIRAL_MENTIONS:
-            raise ValueError(f"contact constraint ({c.id_a}, {c.id_b}): a sample names "
-                             f"{mentions} side-less parts (at most {MAX_CHIRAL_MENTIONS})")
+        readings = int(np.prod([len(region_choices(name, known)) for pair in s for name in pair]))
+        if readings > MAX_READINGS:
+            raise ValueError(f"contact constraint ({c.id_a}, {c.id_b}): a sample has {readings} "
+                             f"left/right and alternative readings (at most {MAX_READINGS})")
 
 
 def _sample_assignments(sample, known: Sequence[str]) -> list[list[tuple[str, str]]]:
-    """Every left/right reading of one sample, as lists of (region of a, region of b).
+    """Every reading of one sample (a side for each side-less part, one of each set of
+    alternatives), as lists of (region of a, region of b).
 
-    Each side-less mention gets its own side; when one person's base part is named more than
-    once, readings that do not use both of its sides are skipped (ProsePose's rule)."""
-    slots = [[region_choices(n, known) for n in pair] for pair in sample]
-    flat = [choices for pair in slots for choices in pair]
+    When one person's part is named more than once in a sample, readings that give every
+    mention the same region are skipped: "hand" twice means both hands (ProsePose's rule)."""
+    flat = [region_choices(n, known) for pair in sample for n in pair]
+    groups: dict[tuple[int, str], list[int]] = {}
+    for k, choices in enumerate(flat):
+        if len(choices) > 1:
+            groups.setdefault((k % 2, _normalise(sample[k // 2][k % 2])), []).append(k)
+    repeated = [ks for ks in groups.values() if len(ks) > 1]
     readings = []
     for combo in itertools.product(*flat):
-        by_part: dict[tuple[int, str], set] = {}
-        for k, name in enumerate(combo):
-            if len(flat[k]) == 2:
-                by_part.setdefault((k % 2, _normalise(sample[k // 2][k % 2])), set()).add(name)
-        counts: dict[tuple[int, str], int] = {}
-        for k in range(len(flat)):
-            if len(flat[k]) == 2:
-                key = (k % 2, _normalise(sample[k // 2][k % 2]))
-                counts[key] = counts.get(key, 0) + 1
-        if any(counts[key] > 1 and len(sides) < 2 for key, sides in by_part.items()):
+        if any(len({combo[k] for k in ks}) < 2 for ks in repeated):
             continue
         readings.append([(combo[2 * i], combo[2 * i + 1]) for i in range(len(sample))])
     return readings or [[]]

@@ -11,7 +11,7 @@ from ros_phmr.bench.refine_bench import DEFAULT_K, contact_scene, perturb, regio
 from ros_phmr.body import BodyModel, pose_from_axis_angle
 from ros_phmr.demo import synthetic_model_path
 from ros_phmr.refine import (ContactConstraint, ContactRefiner, RefineConfig, RefineWorker,
-                             _Problem, _sample_assignments, region_choices)
+                             _Problem, _sample_assignments, region_choices, samples_from_tables)
 
 ITERATIONS = 40
 
@@ -111,6 +111,19 @@ def test_left_right_readings():
         (("left_hand", "back"), ("right_hand", "chest")),
         (("right_hand", "back"), ("left_hand", "chest"))]
     assert _sample_assignments([], names) == [[]]
+    # '/' alternatives: any of them.
+    assert region_choices("chest / hand", names) == ["chest", "left_hand", "right_hand"]
+    assert len(_sample_assignments([("chest/back", "hand")], names)) == 4
+
+
+def test_samples_from_vlm_tables():
+    tables = [
+        "| Person 1 Body Part | Person 2 Body Part |\n|---|---|\n| hand | shoulder |\n| Chest | chest |",
+        "Reasoning first.\n\n| Person 1 Body Part | Person 2 Body Part |\n| :-- | :-- |\n",
+        "| hand/arm | back |",
+    ]
+    assert samples_from_tables(tables) == [[("hand", "shoulder"), ("Chest", "chest")], [],
+                                           [("hand/arm", "back")]]
 
 
 @pytest.mark.parametrize("constraint, message", [
@@ -120,6 +133,7 @@ def test_left_right_readings():
     (ContactConstraint(0, 1, []), "empty sample list"),
     (ContactConstraint(0, 1, [[], []]), "every sample is empty"),
     (ContactConstraint(0, 1, [[("hand",)]]), "two names"),
+    (ContactConstraint(0, 1, [[("hand/arm/leg", "hand/arm/leg")] * 3]), "at most 256"),
 ])
 def test_bad_constraints_are_refused(body, refiner, constraint, message):
     a, b, _, _ = contact_scene(body, "handshake")
