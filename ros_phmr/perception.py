@@ -30,7 +30,9 @@ class PerceptionConfig:
     """``tracking``: give people stable ids (off: ids as the pipeline gave them).
     ``interactions`` / ``self_contact``: run the contact analysis; ``contact_threshold`` (m).
     ``smoothing``: One Euro filtering of each track's pose, shape and translation (None = off);
-    smoothed people are re-posed with the body model.
+    smoothed people are re-posed with the body model. Rotations are filtered as axis-angle
+    vectors, which is sound for the small frame-to-frame changes of a body joint but blurs a
+    global orientation that crosses 180 degrees.
     ``report_tentative``: also return people whose track is not confirmed yet (id -1).
     """
 
