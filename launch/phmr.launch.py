@@ -36,7 +36,7 @@ def _launch_node(context):
         text = LaunchConfiguration(spec.name).perform(context)
         if text != "":  # empty = keep the params file's value
             overrides[spec.name] = ParameterValue(
-                text, value_type=str if isinstance(spec.default, str) else None)
+                text, value_type=type(spec.default))  # "60" -> 60.0 for a float
     node = LifecycleNode(
         package="ros_phmr", executable="phmr_node", name="phmr_node", namespace="",
         output="screen",

@@ -2,7 +2,9 @@
 
 Starts the node in-process with tiny random-weight assets, drives its lifecycle, publishes 20
 images + camera info + a text prompt, and checks what comes back: at most 20 HumanMeshArray
-messages whose stamps are among the published ones, the latched topology, diagnostics.
+messages whose stamps are among the published ones, one InteractionArray and one MarkerArray
+per processed image, the latched topology, diagnostics. Then bad input on every topic (counted
+drops, the node keeps processing) and the lifecycle transitions.
 """
 import threading
 import time
@@ -16,32 +18,109 @@ msgs = pytest.importorskip("ros_phmr_msgs.msg",
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
+from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from vision_msgs.msg import Detection2D, Detection2DArray  # noqa: E402
+from visualization_msgs.msg import MarkerArray  # noqa: E402
 
 from ros_phmr.assets import write_assets  # noqa: E402
 
 W, H, FRAMES = 160, 120, 20
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+class Graph:
+    """The node under test, a client node with publishers and recording subscriptions."""
+
+    def __init__(self, node, client):
+        self.node, self.client = node, client
+        self.received = {"meshes": [], "topology": [], "interactions": [], "markers": [],
+                         "diagnostics": []}
+        subs = [(msgs.HumanMeshArray, "/phmr_node/meshes", "meshes", RELIABLE),
+                (msgs.MeshTopology, "/phmr_node/mesh_topology", "topology", LATCHED),
+                (msgs.InteractionArray, "/phmr_node/interactions", "interactions", RELIABLE),
+                (MarkerArray, "/phmr_node/markers", "markers", RELIABLE),
+                (DiagnosticArray, "/diagnostics", "diagnostics", 10)]
+        for cls, topic, key, qos in subs:
+            client.create_subscription(cls, topic, self.received[key].append, qos)
+        pub = client.create_publisher
+        self.image = pub(Image, "image", RELIABLE)
+        self.info = pub(CameraInfo, "camera_info", RELIABLE)
+        self.text = pub(msgs.TextPrompt, "/phmr_node/prompts/text", RELIABLE)
+        self.boxes = pub(Detection2DArray, "/phmr_node/prompts/boxes", RELIABLE)
+        self.masks = pub(msgs.MaskPrompt, "/phmr_node/prompts/masks", RELIABLE)
+        self.pairs = pub(msgs.InteractionPrompt, "/phmr_node/prompts/interaction", RELIABLE)
+        self._change = client.create_client(ChangeState, "/phmr_node/change_state")
+        self._get = client.create_client(GetState, "/phmr_node/get_state")
+
+    def _call(self, service, request):
+        assert service.wait_for_service(timeout_sec=10.0), service.srv_name
+        future = service.call_async(request)
+        assert self.wait_for(future.done, timeout=30.0), f"{service.srv_name} timed out"
+        return future.result()
+
+    def transition(self, transition_id: int) -> str:
+        """Ask for a lifecycle transition as `ros2 lifecycle set` does; the state reached."""
+        request = ChangeState.Request()
+        request.transition.id = transition_id
+        assert self._call(self._change, request).success, f"transition {transition_id} failed"
+        return self._call(self._get, GetState.Request()).current_state.label
+
+    def wait_for(self, condition, timeout=60.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if condition():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def drops(self) -> dict:
+        """Latest diagnostics drop counters: kind -> count."""
+        for array in reversed(self.received["diagnostics"]):
+            for status in array.status:
+                if status.name.startswith("phmr_node"):
+                    return {kv.key[len("drops/"):]: int(kv.value) for kv in status.values
+                            if kv.key.startswith("drops/")}
+        return {}
+
+
+def image_msg(sec, nanosec, rng=None, encoding="rgb8", width=W, height=H, step=None):
+    rng = rng or np.random.default_rng(0)
+    img = Image(height=height, width=width, encoding=encoding,
+                step=width * 3 if step is None else step)
+    img.data = (rng.random((height, width, 3)) * 255).astype(np.uint8).tobytes()
+    img.header.stamp.sec, img.header.stamp.nanosec = sec, nanosec
+    img.header.frame_id = "camera_optical_frame"
+    return img
+
+
+def camera_info(header, fx=200.0):
+    info = CameraInfo(height=H, width=W, header=header)
+    info.k = [fx, 0.0, W / 2, 0.0, fx, H / 2, 0.0, 0.0, 1.0]
+    return info
 
 
 @pytest.fixture(scope="module")
-def running_node(tmp_path_factory):
+def graph(tmp_path_factory):
     from ros_phmr.ros.node import PhmrNode
 
-    assets = tmp_path_factory.mktemp("node_assets")
-    write_assets(assets, size="tiny", seed=0)
+    paths = write_assets(tmp_path_factory.mktemp("node_assets"), size="tiny", seed=0)
     rclpy.init()
-    node = PhmrNode()
-    node.set_parameters([
+    node = PhmrNode(parameter_overrides=[  # read-only parameters: set at construction
         Parameter("profile", value="prompthmr+multihmr"),
-        Parameter("prompthmr_checkpoint", value=str(assets / "prompthmr" / "checkpoint.ckpt")),
-        Parameter("multihmr_checkpoint", value=str(assets / "multihmr" / "multiHMR_tiny.pt")),
-        Parameter("smplx_model", value=str(assets)),
+        Parameter("prompthmr_checkpoint", value=str(paths["PromptHMR checkpoint"])),
+        Parameter("multihmr_checkpoint", value=str(paths["Multi-HMR checkpoint"])),
+        Parameter("smplx_model", value=str(paths["synthetic SMPL-X model"])),
         Parameter("resolution", value=224),
         Parameter("device", value="cpu"),
         Parameter("image_reliability", value="reliable"),
+        Parameter("publish_markers", value=True),
+        Parameter("diagnostics_period_s", value=0.2),
     ])
     client = rclpy.create_node("phmr_test_client")
     executor = MultiThreadedExecutor(num_threads=4)
@@ -49,56 +128,133 @@ def running_node(tmp_path_factory):
     executor.add_node(client)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
-    assert node.trigger_transition(Transition.TRANSITION_CONFIGURE) is not None
-    node.trigger_transition(Transition.TRANSITION_ACTIVATE)
-    yield node, client
+    g = Graph(node, client)
+    assert g.transition(Transition.TRANSITION_CONFIGURE) == "inactive"
+    assert g.transition(Transition.TRANSITION_ACTIVATE) == "active"
+    time.sleep(1.0)  # discovery
+    yield g
     executor.shutdown()
     node.destroy_node()
     client.destroy_node()
     rclpy.shutdown()
 
 
-def test_images_in_meshes_out(running_node):
-    node, client = running_node
-    reliable = QoSProfile(depth=30, reliability=ReliabilityPolicy.RELIABLE)
-    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    meshes, topology, diagnostics = [], [], []
-    client.create_subscription(msgs.HumanMeshArray, "/phmr_node/meshes", meshes.append, reliable)
-    client.create_subscription(msgs.MeshTopology, "/phmr_node/mesh_topology", topology.append,
-                               latched)
-    client.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 10)
-    pub_image = client.create_publisher(Image, "image", reliable)
-    pub_info = client.create_publisher(CameraInfo, "camera_info", reliable)
-    pub_text = client.create_publisher(msgs.TextPrompt, "/phmr_node/prompts/text", reliable)
-    time.sleep(1.0)  # discovery
-
+def test_images_in_meshes_out(graph):
+    got = graph.received
     text = msgs.TextPrompt(person_id=3, text="tall muscular man")
-    text.header.stamp = client.get_clock().now().to_msg()
-    pub_text.publish(text)
+    text.header.stamp.sec = 100
+    graph.text.publish(text)
     rng = np.random.default_rng(0)
     stamps = set()
     for i in range(FRAMES):
-        img = Image(height=H, width=W, encoding="rgb8", step=W * 3)
-        img.data = (rng.random((H, W, 3)) * 255).astype(np.uint8).tobytes()
-        img.header.stamp.sec, img.header.stamp.nanosec = 100, i * 1000
-        img.header.frame_id = "camera_optical_frame"
-        info = CameraInfo(height=H, width=W, header=img.header)
-        info.k = [200.0, 0.0, W / 2, 0.0, 200.0, H / 2, 0.0, 0.0, 1.0]
-        pub_info.publish(info)
-        pub_image.publish(img)
+        img = image_msg(100, i * 1000, rng)
+        graph.info.publish(camera_info(img.header))
+        graph.image.publish(img)
         stamps.add((100, i * 1000))
         time.sleep(0.05)
 
-    deadline = time.time() + 60
-    while time.time() < deadline and (not meshes or not topology or not diagnostics):
-        time.sleep(0.1)
-    time.sleep(2.0)
+    assert graph.wait_for(lambda: got["meshes"] and got["topology"] and got["diagnostics"])
+    time.sleep(3.0)  # the frame in flight
+    meshes = got["meshes"]
     assert 1 <= len(meshes) <= FRAMES
     for m in meshes:
         assert (m.header.stamp.sec, m.header.stamp.nanosec) in stamps
         assert m.header.frame_id == "camera_optical_frame" and not m.default_intrinsics
-    assert topology and topology[0].vertex_count == 10475
-    assert len(topology[0].faces) == 20908 * 3
-    keys = {kv.key for d in diagnostics for s in d.status for kv in s.values}
-    assert {"input_rate_hz", "processed_rate_hz", "frames_dropped"} <= keys
+        assert (m.image_width, m.image_height) == (W, H) and m.k[0] == 200.0
+        for person in m.meshes:
+            assert len(person.vertices) == 10475 * 3 and len(person.joints_3d) % 3 == 0
+    mesh_stamps = [(m.header.stamp.sec, m.header.stamp.nanosec) for m in meshes]
+    assert [(a.header.stamp.sec, a.header.stamp.nanosec)
+            for a in got["interactions"]] == mesh_stamps
+    assert len(got["markers"]) == len(meshes)
+    for markers, m in zip(got["markers"], meshes):
+        assert markers.markers[0].action == 3  # DELETEALL, then one LINE_LIST per person
+        assert [k.type for k in markers.markers[1:]] == [5] * len(m.meshes)
+    topology = got["topology"][0]
+    assert topology.vertex_count == 10475 and len(topology.faces) == 20908 * 3
+    keys = {kv.key for d in got["diagnostics"] for s in d.status for kv in s.values}
+    assert {"input_rate_hz", "processed_rate_hz", "frames_dropped", "frames_received"} <= keys
+    ids = sorted({p.track_id for m in meshes for p in m.meshes})
+    pairs = sum(len(a.interactions) for a in got["interactions"])
+    print(f"\nphmr_node: {FRAMES} images in, {len(meshes)} HumanMeshArray out "
+          f"({sum(len(m.meshes) for m in meshes)} people, track ids {ids}), "
+          f"{len(got['interactions'])} InteractionArray ({pairs} pairs), "
+          f"{len(got['markers'])} MarkerArray, {len(got['diagnostics'])} DiagnosticArray")
+
+
+def test_bad_input_is_counted_and_the_node_keeps_running(graph):
+    got = graph.received
+    rng = np.random.default_rng(1)
+    # images that cannot be decoded: unknown encoding, short step, zero size
+    graph.image.publish(image_msg(200, 1, rng, encoding="rgb77"))
+    time.sleep(0.5)
+    graph.image.publish(image_msg(200, 2, rng, step=W))
+    time.sleep(0.5)
+    zero = Image(height=0, width=0, encoding="rgb8", step=0)
+    graph.image.publish(zero)
+    time.sleep(0.5)
+    # prompts that cannot be used: a box outside the image, a mask of another size, a mask
+    # label without a person id, an empty text, an interaction pair of unknown people
+    boxes = Detection2DArray()
+    boxes.header.stamp.sec = 200
+    det = Detection2D(id="5")
+    det.bbox.center.position.x, det.bbox.center.position.y = 5000.0, 5000.0
+    det.bbox.size_x = det.bbox.size_y = 10.0
+    boxes.detections = [det]
+    graph.boxes.publish(boxes)
+    mask = msgs.MaskPrompt(labels=[1], person_ids=[6])
+    mask.header.stamp.sec = 200
+    mask.mask = Image(height=H // 2, width=W // 2, encoding="mono8", step=W // 2)
+    label = np.zeros((H // 2, W // 2), np.uint8)
+    label[5:20, 5:20], label[30:40, 30:40] = 1, 9
+    mask.mask.data = label.tobytes()
+    graph.masks.publish(mask)
+    empty_text = msgs.TextPrompt(person_id=4, text="   ")
+    empty_text.header.stamp.sec = 200
+    graph.text.publish(empty_text)
+    pairs = msgs.InteractionPrompt(pairs=[40, 41])
+    pairs.header.stamp.sec = 200
+    graph.pairs.publish(pairs)
+    # camera info with NaN focal, then a good image
+    good = image_msg(200, 10, rng)
+    nan_info = camera_info(good.header, fx=float("nan"))
+    graph.info.publish(nan_info)
+    time.sleep(0.3)
+    before = len(got["meshes"])
+    graph.image.publish(good)
+    assert graph.wait_for(lambda: len(got["meshes"]) > before)
+    expected = {"image_invalid", "camera_info_invalid", "box_outside_image", "mask_wrong_size",
+                "mask_label_unknown", "text_empty", "interaction_id_unknown"}
+    assert graph.wait_for(lambda: expected <= set(graph.drops()), timeout=10), graph.drops()
+    drops = graph.drops()
+    assert drops["image_invalid"] >= 3
+    assert got["meshes"][-1].header.stamp.nanosec == 10
+    assert got["meshes"][-1].default_intrinsics  # NaN K replaced by the default focal
+    print(f"\nbad input drop counters: {drops}")
+
+    graph.info.publish(camera_info(good.header))  # healthy again
+    before = len(got["meshes"])
+    graph.image.publish(image_msg(201, 0, rng))
+    assert graph.wait_for(lambda: len(got["meshes"]) > before)
+    assert not got["meshes"][-1].default_intrinsics
+
+
+def test_lifecycle_deactivate_cleanup_and_back(graph):
+    node, got = graph.node, graph.received
+    assert graph.transition(Transition.TRANSITION_DEACTIVATE) == "inactive"
+    time.sleep(0.5)
+    before = len(got["meshes"])
+    graph.image.publish(image_msg(300, 0))
+    time.sleep(2.0)
+    assert len(got["meshes"]) == before  # inactive: no subscription, nothing published
+    assert graph.transition(Transition.TRANSITION_CLEANUP) == "unconfigured"
+    assert node._pipeline is None  # models released
+    topologies = len(got["topology"])
+    assert graph.transition(Transition.TRANSITION_CONFIGURE) == "inactive"
+    assert graph.transition(Transition.TRANSITION_ACTIVATE) == "active"
+    assert graph.wait_for(lambda: len(got["topology"]) > topologies)  # published again
+    time.sleep(1.0)
+    graph.info.publish(camera_info(image_msg(301, 0).header))
+    graph.image.publish(image_msg(301, 0))
+    assert graph.wait_for(lambda: len(got["meshes"]) > before)
+    assert got["meshes"][-1].header.stamp.sec == 301

@@ -1,4 +1,5 @@
-"""phmr_node: camera images and prompts in, SMPL-X meshes, REP-155 bodies and diagnostics out.
+"""phmr_node: camera images and prompts in; tracked SMPL-X meshes, interactions, REP-155
+bodies, optional RViz markers and Foxglove output, and diagnostics out.
 
 A lifecycle node (``ros2 lifecycle set /phmr_node configure|activate|deactivate|cleanup``):
 
@@ -11,11 +12,13 @@ Threading: the image callback only drops the message into a one-frame slot (late
 wins; a replaced frame is counted as dropped) and returns. One worker thread decodes,
 estimates and publishes. Prompt callbacks run in their own callback group so that they are
 never stuck behind images. Everything that is not ROS plumbing lives in the library
-(``ros_phmr.pipeline``, ``ros_phmr.prompts``, ``ros_phmr.ros.convert``); this module only moves
+(``ros_phmr.perception``: pipeline + tracker + contacts, ``ros_phmr.prompts``,
+``ros_phmr.ros.convert``, ``ros_phmr.viz``); this module only moves
 data between it and rclpy.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 
@@ -29,13 +32,14 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
-from ros_phmr_msgs.msg import (HumanMeshArray, InteractionPrompt, MaskPrompt,
-                               MeshTopology, TextPrompt)
+from ros_phmr_msgs.msg import (HumanMeshArray, InteractionArray, InteractionPrompt,
+                               MaskPrompt, MeshTopology, TextPrompt)
 from ros_phmr_msgs.srv import SetTextPrompt
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from tf2_ros import TransformBroadcaster
 from vision_msgs.msg import Detection2DArray
+from visualization_msgs.msg import MarkerArray
 
 from ros_phmr.drops import Drop, DropCounter
 from ros_phmr.frame_slot import FrameWorker, LatestFrameSlot
@@ -43,6 +47,7 @@ from ros_phmr.geometry.camera import default_intrinsics
 from ros_phmr.imaging.encodings import decode_compressed_image, decode_raw_image
 from ros_phmr.prompts import PromptStore
 from ros_phmr.ros import convert, rep155
+from ros_phmr.ros.markers import marker_array_fields
 from ros_phmr.ros.msg_fields import stamp_to_ns, to_array_array
 from ros_phmr.ros.parameters import PARAMETERS
 from ros_phmr.stats import RateMeter, StageLatencies
@@ -100,14 +105,20 @@ def fill_message(msg, fields: Mapping):
 
 
 class PhmrNode(LifecycleNode):
-    def __init__(self) -> None:
-        super().__init__("phmr_node")
+    def __init__(self, **node_options) -> None:
+        """``node_options`` go to rclpy's Node (e.g. ``parameter_overrides`` in tests: the
+        parameters are read-only once declared)."""
+        super().__init__("phmr_node", **node_options)
         for spec in PARAMETERS:
             self.declare_parameter(spec.name, spec.default, _descriptor(spec))
         self._pipeline = None
+        self._perception = None
+        self._foxglove = None
         self._worker = None
-        self._subs = []
-        self._services = []
+        # Not _services/_subscriptions: rclpy's Node keeps its own entity lists under those names
+        # (overwriting _services hides the lifecycle services from the executor).
+        self._active_subscriptions = []
+        self._active_services = []
         self._drops = DropCounter()
         self._input_rate = RateMeter()
         self._output_rate = RateMeter()
@@ -123,11 +134,18 @@ class PhmrNode(LifecycleNode):
             self._params = {s.name: self.get_parameter(s.name).value for s in PARAMETERS}
             for spec in PARAMETERS:
                 spec.check(self._params[spec.name])
-            from ros_phmr.pipeline import Pipeline, PipelineConfig
+            from ros_phmr.perception import Perception, PerceptionConfig
+            from ros_phmr.pipeline import Pipeline
 
-            self._pipeline = Pipeline(PipelineConfig.from_parameters(self._params))
-        except (ValueError, FileNotFoundError, RuntimeError) as err:
+            self._pipeline = Pipeline(self._pipeline_config())
+            self._perception = Perception(self._pipeline, PerceptionConfig(
+                tracking=self._params["tracking"], interactions=True, self_contact=False,
+                contact_threshold=self._params["contact_threshold"]))
+            self._faces = self._pipeline.faces  # (F, 3) uint32
+            self._foxglove = self._start_foxglove()
+        except (ValueError, FileNotFoundError, RuntimeError, OSError) as err:
             self.get_logger().error(f"configure failed: {err}")
+            self._release_models()
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(f"models loaded: {self._pipeline.describe()}")
         self._prompts = PromptStore(expire_after_s=self._params["prompt_expiry_s"])
@@ -137,6 +155,11 @@ class PhmrNode(LifecycleNode):
                                                              _LATCHED_QOS)
         self._pub_tracked = self.create_lifecycle_publisher(IdsList, "/humans/bodies/tracked",
                                                             _OUTPUT_QOS)
+        self._pub_interactions = self.create_lifecycle_publisher(
+            InteractionArray, "~/interactions", _OUTPUT_QOS)
+        self._pub_markers = (self.create_lifecycle_publisher(MarkerArray, "~/markers",
+                                                             _OUTPUT_QOS)
+                             if self._params["publish_markers"] else None)
         self._pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._tf = TransformBroadcaster(self)
         self._diag_timer = self.create_timer(self._params["diagnostics_period_s"],
@@ -151,13 +174,13 @@ class PhmrNode(LifecycleNode):
         images = MutuallyExclusiveCallbackGroup()
         prompts = MutuallyExclusiveCallbackGroup()
         if self._params["image_compressed"]:
-            self._subs.append(self.create_subscription(
+            self._active_subscriptions.append(self.create_subscription(
                 CompressedImage, "image/compressed", self._on_image, image_qos,
                 callback_group=images))
         else:
-            self._subs.append(self.create_subscription(Image, "image", self._on_image,
-                                                       image_qos, callback_group=images))
-        self._subs += [
+            self._active_subscriptions.append(self.create_subscription(
+                Image, "image", self._on_image, image_qos, callback_group=images))
+        self._active_subscriptions += [
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, image_qos,
                                      callback_group=images),
             self.create_subscription(Detection2DArray, "~/prompts/boxes", self._on_boxes,
@@ -169,7 +192,7 @@ class PhmrNode(LifecycleNode):
             self.create_subscription(InteractionPrompt, "~/prompts/interaction",
                                      self._on_interaction, _PROMPT_QOS, callback_group=prompts),
         ]
-        self._services.append(self.create_service(SetTextPrompt, "~/set_text_prompt",
+        self._active_services.append(self.create_service(SetTextPrompt, "~/set_text_prompt",
                                                   self._on_set_text, callback_group=prompts))
         self._slot = LatestFrameSlot()
         self._worker = FrameWorker(self._slot, self._process, self._on_worker_error)
@@ -177,24 +200,65 @@ class PhmrNode(LifecycleNode):
         return result
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
-        for sub in self._subs:
+        for sub in self._active_subscriptions:
             self.destroy_subscription(sub)
-        for srv in self._services:
+        for srv in self._active_services:
             self.destroy_service(srv)
-        self._subs, self._services = [], []
+        self._active_subscriptions, self._active_services = [], []
         if self._worker is not None:
             self._worker.stop()
             self._worker = None
         return super().on_deactivate(state)
 
-    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+    def _pipeline_config(self):
+        """PipelineConfig from the parameters; without checkpoints, the library's default model
+        (today tiny RANDOM WEIGHTS stand-ins, announced in the log) so that a bare
+        ``ros2 launch ros_phmr phmr.launch.py`` runs end to end."""
+        from ros_phmr.demo import default_model_config
+        from ros_phmr.pipeline import PipelineConfig
+
+        config = PipelineConfig.from_parameters(self._params)
+        if config.prompthmr_checkpoint or config.multihmr_checkpoint:
+            return config
+        if config.smplx_model:
+            raise ValueError("smplx_model needs prompthmr_checkpoint/multihmr_checkpoint (the "
+                             "default random-weight model brings its own synthetic body)")
+        default = default_model_config(device=config.device, log=self.get_logger().warning)
+        return dataclasses.replace(
+            config, prompthmr_checkpoint=default.prompthmr_checkpoint,
+            multihmr_checkpoint=default.multihmr_checkpoint, smplx_model=default.smplx_model,
+            resolution=config.resolution or default.resolution)
+
+    def _start_foxglove(self):
+        """The built-in Foxglove server when foxglove_server is set, else None."""
+        if not self._params["foxglove_server"]:
+            return None
+        from ros_phmr.viz import FoxgloveLive
+
+        live = FoxgloveLive(host=self._params["foxglove_host"],
+                            port=self._params["foxglove_port"],
+                            scene_rate_hz=self._params["foxglove_scene_rate_hz"],
+                            name=self.get_name())
+        self.get_logger().info(f"Foxglove server listening on {live.url}")
+        return live
+
+    def _release_models(self) -> None:
+        if getattr(self, "_foxglove", None) is not None:
+            self._foxglove.close()
+        self._foxglove = None
+        self._perception = None
         if self._pipeline is not None:
             self._pipeline.close()  # frees GPU memory
-            self._pipeline = None
+        self._pipeline = None
+
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        self._release_models()
         self.destroy_timer(self._diag_timer)
-        for pub in (self._pub_meshes, self._pub_topology, self._pub_tracked):
-            self.destroy_lifecycle_publisher(pub)
-        for pub, _ in self._roi_pubs.values():
+        for pub in (self._pub_meshes, self._pub_topology, self._pub_tracked,
+                    self._pub_interactions, self._pub_markers):
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
+        for pub in [self._pub_diag, self._tf.pub_tf] + [p for p, _ in self._roi_pubs.values()]:
             self.destroy_publisher(pub)
         self._roi_pubs.clear()
         return TransitionCallbackReturn.SUCCESS
@@ -272,10 +336,15 @@ class PhmrNode(LifecycleNode):
         prompts, drops = self._prompts.for_frame(stamp, width, height)
         self._report(drops)
         decode_s = time.perf_counter() - t0
-        result = self._pipeline.process(image, K, prompts)
+        result = self._perception.process(image, K, prompts, stamp_s=stamp / 1e9)
         self._report(result.drops)
         t1 = time.perf_counter()
-        self._publish(stamp, msg.header.frame_id, width, height, K, guessed, result.people)
+        frame_id = msg.header.frame_id
+        self._publish(stamp, frame_id, width, height, K, guessed, result.people,
+                      result.interactions)
+        if self._foxglove is not None:
+            self._foxglove.publish(stamp, image, K, result.people, self._faces,
+                                   result.interactions, frame_id=frame_id)
         self._latencies.add({"queue": t0 - received, "decode": decode_s, **result.timings,
                              "publish": time.perf_counter() - t1,
                              "total": time.perf_counter() - received})
@@ -296,12 +365,19 @@ class PhmrNode(LifecycleNode):
         return default_intrinsics(width, height, self._params["default_focal"],
                                   self._params["default_fov_deg"]), True
 
-    def _publish(self, stamp, frame_id, width, height, K, guessed, people) -> None:
+    def _publish(self, stamp, frame_id, width, height, K, guessed, people,
+                 interactions) -> None:
         fields = convert.mesh_array_fields(stamp, frame_id, people,
                                            self._params["publish_vertices"],
                                            image_width=width, image_height=height, k=K,
                                            default_intrinsics=guessed)
         self._pub_meshes.publish(fill_message(HumanMeshArray(), fields))
+        pairs = [convert.interaction_estimate_fields(i) for i in interactions]
+        self._pub_interactions.publish(fill_message(
+            InteractionArray(), convert.interaction_array_fields(stamp, frame_id, pairs)))
+        if self._pub_markers is not None:
+            self._pub_markers.publish(fill_message(MarkerArray(), marker_array_fields(
+                stamp, frame_id, people, self._params["marker_style"], self._faces)))
         self._pub_tracked.publish(fill_message(
             IdsList(), rep155.ids_list_fields(stamp, frame_id, [p.track_id for p in people])))
         now = time.monotonic()

@@ -66,6 +66,12 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               min_value=10.0, max_value=170.0),
     ParamSpec("prompt_expiry_s", 2.0, "How long a prompt keeps applying after its stamp.",
               min_value=0.01, max_value=3600.0),
+    # people over time
+    ParamSpec("tracking", True, "Give people stable ids across frames (track ids = REP-155 "
+              "body ids b<id>); off: a new untracked estimate per frame."),
+    ParamSpec("contact_threshold", 0.02, "Surface distance in metres under which two people's "
+              "body regions count as in contact (~/interactions).", min_value=0.0,
+              max_value=1.0),
     # inputs
     ParamSpec("image_compressed", False, "Subscribe to <image>/compressed "
               "(sensor_msgs/CompressedImage) instead of the raw image."),
