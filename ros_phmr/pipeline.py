@@ -173,6 +173,10 @@ class Pipeline:
             for model in (self.detector, self.decoder):
                 if model is not None:
                     cast_matmul_weights_(model.net, self._amp_dtype)
+            if self.decoder is not None:
+                from ros_phmr.runtime.precision import low_precision_decoder_
+
+                low_precision_decoder_(self.decoder, self._amp_dtype)
         if config.compile and self.device.type == "cuda":
             for encoder in self._backbones():
                 encoder.compile()  # in place: state-dict keys unchanged; compiled on first call

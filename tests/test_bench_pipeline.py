@@ -44,7 +44,7 @@ def test_person_boxes_are_inside_the_image_and_distinct():
 @pytest.mark.parametrize("profile, people, modes", [("prompthmr+multihmr", (1, 2), ("stages", "e2e")),
                                                     ("multihmr", (2,), ("stages",))])
 def test_bench_forces_the_number_of_people(assets, profile, people, modes):
-    result = run_bench(_config(assets, profile, people=people, modes=modes), log=lambda *_: None)
+    result = run_bench(_config(assets, profile, people=people, modes=modes), log=lambda *a, **k: None)
     runs = {(r["mode"], r["people"]): r for r in result["runs"]}
     assert set(runs) == {(m, p) for m in modes for p in people}
     for (mode, people), run in runs.items():

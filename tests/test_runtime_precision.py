@@ -56,3 +56,24 @@ def test_pack_and_unpack_round_trip():
     np.testing.assert_allclose(out["aa"], tensors["aa"].numpy(), rtol=1e-6)
     np.testing.assert_array_equal(out["valid"] > 0.5, [True, False, True])
     assert out["betas"].shape == (3, 10)
+
+
+def test_low_precision_decoder_stays_close_and_returns_float32():
+    from ros_phmr.model.prompthmr.model import PromptHMR
+    from ros_phmr.model.prompthmr.random_checkpoint import random_prompthmr_state_dict
+    from ros_phmr.runtime.precision import low_precision_decoder_
+
+    model = PromptHMR.from_state_dict(random_prompthmr_state_dict("tiny", 0, include_text_tower=False))
+    torch.manual_seed(0)
+    embeddings = torch.randn(1, model.dims.dim, 16, 16)
+    K = torch.tensor([[[300.0, 0, 112], [0, 300, 112], [0, 0, 1]]])
+    prompts = model.prepare_prompts(224, 1, [[10, 10, 100, 200], [50, 20, 150, 210]])
+    with torch.no_grad():
+        full = model.decode(embeddings, K, prompts)
+        low_precision_decoder_(model, torch.bfloat16)
+        low = model.decode(embeddings, K, prompts)
+    assert model.net.smpl_decoder.transformer.norm_final_attn.weight.dtype == torch.bfloat16
+    assert model.net.smpl_decoder.pose_head.layers[0].weight.dtype == torch.float32
+    for name in ("pose_6d", "betas", "transl"):
+        assert low[name].dtype == torch.float32
+        torch.testing.assert_close(low[name], full[name], atol=0.05, rtol=0.05)

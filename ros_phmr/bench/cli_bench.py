@@ -73,8 +73,13 @@ def run_bench_command(args: argparse.Namespace) -> int:
                           extra={"random_weights": bool(args.random_weights),
                                  "detector": args.detector if args.random_weights else ""},
                           **paths)
-        result = run_bench(cfg)
-        print(summary_table(result))
+        def save(partial: dict) -> None:
+            if args.json:
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps(partial, indent=1))
+
+        result = run_bench(cfg, log=lambda line: print(line, flush=True), save=save)
+        print(summary_table(result), flush=True)
         if args.plot:
             print(f"plot: {plot_stages(result, args.plot)}")
     if args.json:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import platform
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -187,31 +187,35 @@ def git_commit(path: Path | None = None) -> str:
         return "unknown"
 
 
-def run_bench(cfg: BenchConfig, log=print) -> dict:
-    """Every (people, mode) of ``cfg`` -> a JSON-ready dict (config, machine, runs)."""
+def run_bench(cfg: BenchConfig, log=print, save=None) -> dict:
+    """Every (people, mode) of ``cfg`` -> a JSON-ready dict (config, machine, runs).
+
+    ``save(result)`` is called after every run with the results so far (a run cut short by a
+    time limit still leaves its finished measurements)."""
     frames = synthetic_frames(cfg.distinct_frames, cfg.width, cfg.height, cfg.seed)
     K = default_intrinsics(cfg.width, cfg.height)
-    runs, device = [], None
-    shared = {}  # mode -> Pipeline, reused over people counts when the config allows
-    for mode in cfg.modes:
-        for people in cfg.people:
-            pipe = shared.get(mode)
-            if pipe is None:
-                pipe = Pipeline(_pipeline_config(cfg, people, mode == "stages"))
-                if cfg.profile != "multihmr":
-                    shared[mode] = pipe
-            device = pipe.device
-            run = bench_one(cfg, people, mode, frames, K, pipe)
-            runs.append(run)
-            log(f"{cfg.profile} {mode:6s} people={people:2d}: e2e p50 {run['end_to_end']['p50']:.2f} ms "
-                f"p99 {run['end_to_end']['p99']:.2f} ms, {run['frames_per_second']:.1f} fps")
-            if cfg.profile == "multihmr":
-                pipe.close()
-        if mode in shared:
-            shared.pop(mode).close()
-    return {"kind": "ros_phmr pipeline bench", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "commit": git_commit(), "machine": machine_info(device or torch.device("cpu")),
-            "config": asdict(cfg), "runs": runs}
+    runs = []
+    result = {"kind": "ros_phmr pipeline bench", "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "commit": git_commit(), "machine": {}, "config": asdict(cfg), "runs": runs}
+    # One Pipeline (loaded and compiled once) serves every mode; with the detector alone its
+    # slot count is the people count, so it is rebuilt per count.
+    for people in (cfg.people if cfg.profile == "multihmr" else cfg.people[:1]):
+        start = time.perf_counter()
+        pipe = Pipeline(_pipeline_config(cfg, people, True))
+        result["machine"] = machine_info(pipe.device)
+        result.setdefault("load_seconds", []).append(time.perf_counter() - start)
+        log(f"{cfg.profile}: pipeline loaded in {result['load_seconds'][-1]:.1f} s")
+        for mode in cfg.modes:
+            pipe.config = replace(pipe.config, sync_stages=mode == "stages")
+            for count in ([people] if cfg.profile == "multihmr" else cfg.people):
+                run = bench_one(cfg, count, mode, frames, K, pipe)
+                runs.append(run)
+                log(f"{cfg.profile} {mode:6s} people={count:2d}: e2e p50 {run['end_to_end']['p50']:.2f} ms "
+                    f"p99 {run['end_to_end']['p99']:.2f} ms, {run['frames_per_second']:.1f} fps")
+                if save is not None:
+                    save(result)
+        pipe.close()
+    return result
 
 
 def summary_table(result: dict) -> str:

@@ -55,3 +55,13 @@ def fold_layer_scale_(backbone: nn.Module) -> int:
             setattr(block, name, nn.Identity())
             folded += 1
     return folded
+
+
+def low_precision_decoder_(prompthmr: nn.Module, dtype: torch.dtype) -> None:
+    """Hold PromptHMR's two-way decoder transformer entirely in ``dtype`` (norms included).
+
+    Its per-person image-token copies dominate the decoder's memory traffic; in ``dtype`` they
+    move at half the bytes and no autocast casts are interleaved (see ``TwoWayDecoder.forward``).
+    The heads that turn its tokens into SMPL-X parameters keep running under autocast.
+    """
+    prompthmr.net.smpl_decoder.transformer.to(dtype)

@@ -16,6 +16,7 @@ likewise) that are filled before each replay. People are padded to the next buck
 person independently when nobody interacts, so padding changes nothing for the real people.
 Outputs are static tensors: the caller reads them (``read_people``) before the next frame.
 """
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
@@ -29,6 +30,8 @@ from ros_phmr.runtime.graphs import GraphCache
 from ros_phmr.runtime.people_pack import pack_people, person_tensors
 
 PATCH = 14
+UPLOAD_BANDS = 4  # threads copying a frame into pinned memory
+UPLOAD_THREADING_BYTES = 1 << 20  # smaller frames are copied in one go
 
 
 def people_buckets(max_people: int) -> List[int]:
@@ -77,6 +80,7 @@ class CudaStages:
         self._shape = None
         self._pre = self._det = self._emb = self._params = None
         self._people = None
+        self._pool = None  # upload threads, started on the first large frame
 
     # -- per frame --------------------------------------------------------------------
 
@@ -89,8 +93,7 @@ class CudaStages:
             entry = self._frames[shape] = (torch.empty(image.shape, dtype=torch.uint8, device=self.device),
                                            self._pinned(torch.empty(image.shape, dtype=torch.uint8)))
         device_frame, host_frame = entry
-        np.copyto(host_frame.numpy(), image)
-        device_frame.copy_(host_frame, non_blocking=True)
+        self._copy_frame(image, host_frame, device_frame)
         Ks = self._K_host.numpy()
         Ks[0] = K
         Ks[1] = K if K_detector is None else K_detector
@@ -246,6 +249,23 @@ class CudaStages:
 
     # -- helpers ------------------------------------------------------------------------
 
+    def _copy_frame(self, image: np.ndarray, host: torch.Tensor, device: torch.Tensor) -> None:
+        """Host frame -> pinned buffer in row bands copied by worker threads (numpy releases the
+        GIL), each band's DMA to the device queued as soon as it is in pinned memory."""
+        rows = image.shape[0]
+        if not self.cuda or image.nbytes < UPLOAD_THREADING_BYTES:
+            np.copyto(host.numpy(), image)
+            device.copy_(host, non_blocking=True)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(UPLOAD_BANDS, thread_name_prefix="ros_phmr_upload")
+        edges = [rows * i // UPLOAD_BANDS for i in range(UPLOAD_BANDS + 1)]
+        host_np = host.numpy()
+        jobs = [self._pool.submit(np.copyto, host_np[a:b], image[a:b]) for a, b in zip(edges, edges[1:])]
+        for job, a, b in zip(jobs, edges, edges[1:]):
+            job.result()
+            device[a:b].copy_(host[a:b], non_blocking=True)
+
     def _pinned(self, tensor: torch.Tensor) -> torch.Tensor:
         """Page-locked host memory (asynchronous copies) on CUDA; plain memory otherwise."""
         return tensor.pin_memory() if self.cuda else tensor
@@ -266,6 +286,9 @@ class CudaStages:
         host.copy_(packed, non_blocking=True)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         self.graphs.clear()
         self._frames.clear()
         self._boxes.clear()

@@ -111,7 +111,17 @@ class TwoWayDecoder(nn.Module):
         tokens: torch.Tensor,
         plan: Optional[CrossPersonPlan] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """image_tokens (N, HW, D), image_pe (HW, D), tokens (N, T, D) -> (tokens, image tokens)."""
+        """image_tokens (N, HW, D), image_pe (HW, D), tokens (N, T, D) -> (tokens, image tokens).
+
+        Weights cast to a low-precision dtype for inference (``runtime.precision``) run the whole
+        decoder in that dtype outside autocast: every person's (HW, D) image copy then moves at
+        half the bytes, LayerNorm still accumulates in float32 and the outputs come back as float32.
+        """
+        dtype = self.norm_final_attn.weight.dtype
+        if dtype != image_tokens.dtype and dtype in (torch.float16, torch.bfloat16):
+            with torch.autocast(image_tokens.device.type, enabled=False):
+                queries, keys = self.forward(image_tokens.to(dtype), image_pe.to(dtype), tokens.to(dtype), plan)
+            return queries.float(), keys.float()
         key_pe = image_pe[None]  # (1, HW, D)
         queries, keys = tokens, image_tokens
         for layer in self.layers:
