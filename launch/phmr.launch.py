@@ -47,8 +47,11 @@ def _launch_node(context):
     configure = EmitEvent(event=ChangeState(
         lifecycle_node_matcher=matches_action(node), transition_id=Transition.TRANSITION_CONFIGURE),
         condition=IfCondition(LaunchConfiguration("autostart")))
+    # Activate once, after the first configure only: a later `ros2 lifecycle set deactivate`
+    # (active -> inactive) or a manual re-configure must not be undone by the launch file.
     activate = RegisterEventHandler(OnStateTransition(
-        target_lifecycle_node=node, goal_state="inactive",
+        target_lifecycle_node=node, start_state="configuring", goal_state="inactive",
+        handle_once=True,
         entities=[EmitEvent(event=ChangeState(lifecycle_node_matcher=matches_action(node),
                                               transition_id=Transition.TRANSITION_ACTIVATE))]),
         condition=IfCondition(LaunchConfiguration("autostart")))

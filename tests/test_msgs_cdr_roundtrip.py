@@ -10,6 +10,7 @@ from ros_phmr.people import PROMPT_BOX, PROMPT_TEXT, PersonEstimate
 from ros_phmr.ros.convert import (
     interaction_array_fields,
     interaction_estimate_fields,
+    interaction_estimates_array_fields,
     interaction_fields,
     mesh_array_fields,
     mesh_topology_fields,
@@ -147,6 +148,22 @@ def test_interaction_estimates_roundtrip_with_unmeasured_values_as_nan(typestore
     assert first.min_distance == np.float32(0.004) and not first.prompted
     assert (second.person_a, second.person_b, second.in_contact, second.prompted) == (1, 9, False, True)
     assert list(second.regions_a) == [] and len(second.region_distances) == 0
+
+
+def test_only_close_touching_or_prompted_pairs_are_published(typestore):
+    interaction = pytest.importorskip("ros_phmr.interaction",
+                                      reason="ros_phmr.interaction (tracking work) not present")
+    estimates = [
+        interaction.InteractionEstimate(0, 1, 0.30),                        # close
+        interaction.InteractionEstimate(0, 2, 2.00),                        # far: left out
+        interaction.InteractionEstimate(1, 2, 3.00, prompted=True),         # far but prompted
+        interaction.InteractionEstimate(2, 3, 0.01, [("left hand", "head")]),  # in contact
+    ]
+    fields = interaction_estimates_array_fields(STAMP_NS, "cam", estimates, max_distance=0.5)
+    back, _ = _roundtrip(typestore, "ros_phmr_msgs/msg/InteractionArray", fields)
+    assert [(i.person_a, i.person_b) for i in back.interactions] == [(0, 1), (1, 2), (2, 3)]
+    none = interaction_estimates_array_fields(STAMP_NS, "cam", estimates[1:2], max_distance=0.5)
+    assert none["interactions"] == []
 
 
 def test_prompt_messages_build_and_roundtrip(typestore):

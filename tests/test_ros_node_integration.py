@@ -166,6 +166,10 @@ def test_images_in_meshes_out(graph):
     mesh_stamps = [(m.header.stamp.sec, m.header.stamp.nanosec) for m in meshes]
     assert [(a.header.stamp.sec, a.header.stamp.nanosec)
             for a in got["interactions"]] == mesh_stamps
+    for array in got["interactions"]:
+        for pair in array.interactions:  # default interaction_max_distance 0.5 m
+            assert pair.person_a < pair.person_b
+            assert pair.in_contact or pair.prompted or pair.min_distance <= 0.5
     assert len(got["markers"]) == len(meshes)
     for markers, m in zip(got["markers"], meshes):
         assert markers.markers[0].action == 3  # DELETEALL, then one LINE_LIST per person

@@ -205,6 +205,16 @@ def interaction_estimate_fields(est) -> dict:
         refined=bool(getattr(est, "refined", False)))
 
 
+def interaction_estimates_array_fields(stamp_ns: int, frame_id: str, estimates,
+                                       max_distance: float) -> dict:
+    """InteractionArray fields of the pairs worth publishing: in contact, prompted, or closer
+    than ``max_distance`` metres (the analysis measures every pair; far-apart pairs are noise
+    to a listener and grow as N^2)."""
+    kept = [interaction_estimate_fields(e) for e in estimates
+            if e.prompted or e.region_pairs or e.min_distance <= max_distance]
+    return interaction_array_fields(stamp_ns, frame_id, kept)
+
+
 def interaction_array_fields(stamp_ns: int, frame_id: str, interactions: Sequence[dict]) -> dict:
     """InteractionArray fields from :func:`interaction_fields` results."""
     return {"header": header_fields(stamp_ns, frame_id), "interactions": list(interactions)}

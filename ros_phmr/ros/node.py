@@ -18,7 +18,6 @@ data between it and rclpy.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Mapping
 
@@ -217,17 +216,18 @@ class PhmrNode(LifecycleNode):
         from ros_phmr.demo import default_model_config
         from ros_phmr.pipeline import PipelineConfig
 
-        config = PipelineConfig.from_parameters(self._params)
-        if config.prompthmr_checkpoint or config.multihmr_checkpoint:
-            return config
-        if config.smplx_model:
+        params = self._params
+        if params["prompthmr_checkpoint"] or params["multihmr_checkpoint"]:
+            return PipelineConfig.from_parameters(params)
+        if params["smplx_model"]:
             raise ValueError("smplx_model needs prompthmr_checkpoint/multihmr_checkpoint (the "
                              "default random-weight model brings its own synthetic body)")
-        default = default_model_config(device=config.device, log=self.get_logger().warning)
-        return dataclasses.replace(
-            config, prompthmr_checkpoint=default.prompthmr_checkpoint,
-            multihmr_checkpoint=default.multihmr_checkpoint, smplx_model=default.smplx_model,
-            resolution=config.resolution or default.resolution)
+        default = default_model_config(device=params["device"], log=self.get_logger().warning)
+        return PipelineConfig.from_parameters({
+            **params, "prompthmr_checkpoint": default.prompthmr_checkpoint,
+            "multihmr_checkpoint": default.multihmr_checkpoint,
+            "smplx_model": default.smplx_model,
+            "resolution": params["resolution"] or default.resolution})
 
     def _start_foxglove(self):
         """The built-in Foxglove server when foxglove_server is set, else None."""
@@ -372,9 +372,9 @@ class PhmrNode(LifecycleNode):
                                            image_width=width, image_height=height, k=K,
                                            default_intrinsics=guessed)
         self._pub_meshes.publish(fill_message(HumanMeshArray(), fields))
-        pairs = [convert.interaction_estimate_fields(i) for i in interactions]
         self._pub_interactions.publish(fill_message(
-            InteractionArray(), convert.interaction_array_fields(stamp, frame_id, pairs)))
+            InteractionArray(), convert.interaction_estimates_array_fields(
+                stamp, frame_id, interactions, self._params["interaction_max_distance"])))
         if self._pub_markers is not None:
             self._pub_markers.publish(fill_message(MarkerArray(), marker_array_fields(
                 stamp, frame_id, people, self._params["marker_style"], self._faces)))
