@@ -19,9 +19,13 @@ unnormalised quaternion: exact rotations in a few ops) and translation, with:
 
 Only the vertices that the contact term reads (farthest-point samples of each region) are
 skinned during the optimisation, from the :class:`ros_phmr.body.BodyModel`'s own arrays and
-forward kinematics; the final people are posed with the full model. One step has no host
-synchronisation and fixed shapes, so on CUDA it is captured once in a CUDA graph per problem
-shape and replayed.
+forward kinematics; the final people are posed with the full model. The whole optimisation
+(every step's forward, backward and Adam update) has fixed shapes and no host
+synchronisation, so on CUDA it is captured as ONE CUDA graph per problem layout (people count,
+padded constraint size, config) and later calls copy their inputs in and replay it: the step
+is a few hundred tiny kernels, and launching them one by one from Python costs ~20 times more
+than running them. ``RefineConfig.compile`` additionally fuses the loss and its gradient with
+``torch.compile`` (CUDA only; compiled on the first call of a layout).
 
 :class:`RefineWorker` runs refinements on a thread (latest request wins; ``submit`` never
 blocks) and delivers the refined people with the source stamp.
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import re
 import threading
 import time
@@ -88,6 +93,7 @@ class RefineConfig:
     penetration_weight: float = 1e4
     points_per_region: int = 48
     cuda_graph: bool = True
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.points_per_region < 1:
@@ -229,12 +235,12 @@ def increment_rotation(w: torch.Tensor, generators: torch.Tensor) -> torch.Tenso
     """Rotation matrices (..., 3, 3) of increments w (..., 3): the unit quaternion
     (1, w/2)/|(1, w/2)|, i.e. R = I + 2/(1+|u|^2) ([u]x + [u]x^2) with u = w/2 - an exact
     rotation by 2 atan(|w|/2) (about |w| for small w) about w, in a handful of ops (Rodrigues'
-    series branches cost several times as many kernels per step)."""
-    u = 0.5 * w
-    scale = 2.0 / (1.0 + (u * u).sum(-1))                                             # (...)
-    k = (u @ generators).view(*w.shape[:-1], 3, 3)                                    # (..., 3, 3)
+    series branches cost several times as many kernels per step). ``generators``: the
+    :func:`skew_generators` times 0.5 (so that ``w @ generators`` is [u]x directly)."""
+    scale = 8.0 / (4.0 + (w * w).sum(-1))                                             # 2/(1+|u|^2)
+    k = (w @ generators).view(*w.shape[:-1], 3, 3)                                    # (..., 3, 3)
     eye = torch.eye(3, dtype=w.dtype, device=w.device)
-    return eye + scale[..., None, None] * (k + k @ k)
+    return torch.addcmul(eye, scale[..., None, None], k + k @ k)
 
 
 def ancestor_tables(parents: Sequence[int]) -> list[list[int]]:
@@ -252,193 +258,237 @@ def ancestor_tables(parents: Sequence[int]) -> list[list[int]]:
     return tables
 
 
-def chain_transforms(rot: torch.Tensor, rest_joints: torch.Tensor, parent_index: torch.Tensor,
-                     tables: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """World rotations (n, J, 3, 3) and positions (n, J, 3) of a kinematic tree in a few
-    batched products: each round composes every joint's transform with that of its 2^r-th
-    ancestor (pointer jumping), instead of one step per tree level. Fewer, larger kernels;
-    that is what a launch-bound optimisation step on a GPU needs."""
-    n, J = rot.shape[:2]
-    local_t = rest_joints - rest_joints.index_select(1, parent_index)                 # (n, J, 3)
-    local_t = torch.cat([rest_joints[:, :1], local_t[:, 1:]], 1)
-    top = torch.cat([rot, local_t.unsqueeze(-1)], -1)                                  # (n, J, 3, 4)
-    eye = torch.eye(4, dtype=rot.dtype, device=rot.device)  # made on the device: capturable
-    bottom = eye[3:].expand(n, J, 1, 4)                                                 # [0, 0, 0, 1]
-    eye = eye.expand(n, 1, 4, 4)
-    A = torch.cat([torch.cat([top, bottom], 2), eye], 1)                               # (n, J+1, 4, 4)
-    for table in tables:
-        A = A.index_select(1, table) @ A
-    return A[:, :J, :3, :3], A[:, :J, :3, 3]
+def _bucket(count: int, least: int) -> int:
+    """Padded size: the next power of two, at least ``least``, so that constraints of similar
+    size share one captured graph (and one compiled kernel set)."""
+    return max(least, 1 << max(0, count - 1).bit_length())
+
+
+def _host_inputs(refiner: "ContactRefiner", people: list[PersonEstimate], index: list[int],
+                 constraints: list[ContactConstraint], K) -> tuple[dict, list[list[int]]]:
+    """Everything one refinement reads, as CPU tensors (copied into a cached problem's device
+    buffers before a graph replay), and the samples of each constraint (for reporting).
+
+    The constraint layout is padded (terms, readings, samples to powers of two): padding terms
+    are never read, padding readings sum nothing, padding samples weigh zero."""
+    body, cfg = refiner.body, refiner.config
+    sel = [people[i] for i in index]
+    n = len(sel)
+    f32 = lambda name: torch.as_tensor(np.stack([getattr(p, name) for p in sel]),   # noqa: E731
+                                       dtype=torch.float32)
+    rot = pose_from_axis_angle(f32("global_orient"), f32("body_pose"), f32("left_hand_pose"),
+                               f32("right_hand_pose"), f32("jaw_pose"))
+    eye = torch.eye(3).expand(n, 1, 3, 3)
+    # smplx's joint order: root, 21 body, jaw, left eye, right eye, 15 left hand, 15 right hand.
+    rot0 = torch.cat([rot["global_orient"][:, None], rot["body_pose"], rot["jaw_pose"][:, None],
+                      eye, eye, rot["left_hand_pose"], rot["right_hand_pose"]], 1)   # (n, 55, 3, 3)
+    fit = lambda v, k: torch.nn.functional.pad(v, (0, max(0, k - v.shape[1])))[:, :k]  # noqa: E731
+    coeffs = torch.cat([fit(f32("betas"), body.num_betas),
+                        fit(f32("expression"), body.num_expression)], 1)              # (n, Kc)
+
+    pos = {int(people[i].track_id): k for k, i in enumerate(index)}
+    names = refiner.region_names
+    terms: dict[tuple[int, int, int, int], int] = {}
+    readings, sample_readings, sample_weight, constraint_samples = [], [], [], []
+    for c in constraints:
+        pa, pb = pos[int(c.id_a)], pos[int(c.id_b)]
+        constraint_samples.append(list(range(len(sample_readings), len(sample_readings) + len(c.samples))))
+        for s in c.samples:
+            first = len(readings)
+            for reading in _sample_assignments(s, names):
+                readings.append([terms.setdefault((pa, names.index(ra), pb, names.index(rb)),
+                                                  len(terms)) for ra, rb in reading])
+            sample_readings.append(range(first, len(readings)))
+            sample_weight.append(cfg.contact_weight / len(c.samples))
+    T, A, S = _bucket(len(terms), 8), _bucket(len(readings), 16), _bucket(len(sample_readings), 4)
+    local, count = refiner.samples_local_host, refiner.subset_size                   # (R, Kp)
+    rows = np.zeros((2, T, local.shape[1]), np.int64)          # padding terms: never read
+    for (pa, ra, pb, rb), t in terms.items():
+        rows[0, t], rows[1, t] = pa * count + local[ra], pb * count + local[rb]
+    reading_matrix = torch.zeros(A, T)                         # per reading: sum of its terms
+    for r, reading in enumerate(readings):
+        for t in reading:
+            reading_matrix[r, t] += 1.0
+    sample_mask = torch.zeros(S, A)                            # padding samples: min over 0s
+    for s, members in enumerate(sample_readings):
+        sample_mask[s] = float("inf")
+        sample_mask[s, list(members)] = 0.0
+    weights = torch.zeros(S)
+    weights[:len(sample_weight)] = torch.tensor(sample_weight)
+    pairs = sorted({(pos[int(c.id_a)], pos[int(c.id_b)]) for c in constraints})
+    host = {"rot0": rot0, "coeffs": coeffs, "transl0": f32("transl"),
+            "K": torch.as_tensor(np.asarray(K), dtype=torch.float32),
+            "rows_a": torch.from_numpy(rows[0].reshape(-1)), "rows_b": torch.from_numpy(rows[1].reshape(-1)),
+            "reading_matrix": reading_matrix, "sample_mask": sample_mask, "sample_weight": weights,
+            "pen_a": torch.tensor([p[0] for p in pairs]), "pen_b": torch.tensor([p[1] for p in pairs])}
+    return host, constraint_samples
 
 
 class _Problem:
-    """Tensors of one refinement: people, terms, readings; ``step`` is one Adam iteration."""
+    """Device buffers of one refinement and the fixed-budget optimisation over them.
+
+    ``run`` is the whole optimisation (initial state, 2D targets, ``iterations`` Adam steps,
+    contact before/after): fixed shapes, no host synchronisation, no Python decisions on
+    tensor values - on CUDA it is captured once per :meth:`signature` as one CUDA graph and
+    later problems are copied into the buffers (:meth:`fill`) and replayed.
+
+    Internally points are homogeneous (x, y, z, 1): forward kinematics, skinning, projection
+    and translation are then plain matrix products without slicing (whose backward costs
+    kernels); the constant 4th coordinate leaves every distance unchanged.
+    """
+
+    INPUTS = ("rot0", "coeffs", "transl0", "K", "rows_a", "rows_b", "reading_matrix",
+              "sample_mask", "sample_weight", "pen_a", "pen_b")
 
     def __init__(self, refiner: "ContactRefiner", people: list[PersonEstimate], index: list[int],
-                 constraints: list[ContactConstraint], K: np.ndarray) -> None:
-        dev, body, cfg = refiner.device, refiner.body, refiner.config
+                 constraints: list[ContactConstraint], K) -> None:
+        host, self.constraint_samples = _host_inputs(refiner, people, index, constraints, K)
+        dev, cfg, body = refiner.device, refiner.config, refiner.body
         self.source = (people, index, constraints, K)
-        self.cfg = cfg
-        self.refiner = refiner
-        sel = [people[i] for i in index]
-        n = len(sel)
-        f32 = lambda a: torch.as_tensor(np.stack(a), dtype=torch.float32, device=dev)  # noqa: E731
-        aa = lambda name: f32([getattr(p, name) for p in sel])                        # noqa: E731
-        rot = pose_from_axis_angle(aa("global_orient"), aa("body_pose"), aa("left_hand_pose"),
-                                   aa("right_hand_pose"), aa("jaw_pose"))
-        eye = torch.eye(3, device=dev).expand(n, 3, 3)
-        self.rot0 = body._rotations(n, rot["global_orient"], rot["body_pose"], rot["left_hand_pose"],
-                                    rot["right_hand_pose"], rot["jaw_pose"], eye, eye)   # (n, 55, 3, 3)
-        betas = torch.zeros(n, body.num_betas, device=dev)
-        b = aa("betas")
-        betas[:, :min(b.shape[1], body.num_betas)] = b[:, :body.num_betas]
-        expr = torch.zeros(n, body.num_expression, device=dev)
-        e = aa("expression")
-        expr[:, :min(e.shape[1], body.num_expression)] = e[:, :body.num_expression]
-        coeffs = torch.cat([betas, expr], 1)                                          # (n, Kc)
-        self.rest_joints = body.joint_template + (coeffs @ body.joint_shape_basis).view(n, -1, 3)
-        sub = refiner.subset                                                          # (S,)
-        basis = body.shape_basis.view(-1, body.v_template.shape[0], 3)[:, sub]       # (Kc, S, 3)
-        self.v_shaped = body.v_template[sub] + torch.einsum("nk,ksc->nsc", coeffs, basis)
-        pose_feat = (self.rot0[:, 1:] - torch.eye(3, device=dev)).reshape(n, -1)      # (n, 486)
-        self.v_posed_fixed = self.v_shaped + (pose_feat @ refiner.pose_basis_subset).view(n, -1, 3)
-        self.transl0 = aa("transl")                                                   # (n, 3)
-        self.K = torch.as_tensor(K, dtype=torch.float32, device=dev)
-
-        # Terms (person a, region a, person b, region b) and readings of every sample.
-        pos = {int(people[i].track_id): k for k, i in enumerate(index)}
-        names = refiner.region_names
-        terms: dict[tuple[int, int, int, int], int] = {}
-        readings, sample_readings, sample_weight = [], [], []
-        for c in constraints:
-            pa, pb = pos[int(c.id_a)], pos[int(c.id_b)]
-            for s in c.samples:
-                first = len(readings)
-                for reading in _sample_assignments(s, names):
-                    readings.append([terms.setdefault((pa, names.index(ra), pb, names.index(rb)),
-                                                      len(terms)) for ra, rb in reading])
-                sample_readings.append(list(range(first, len(readings))))
-                sample_weight.append(1.0 / len(c.samples))
-        self.term_count = len(terms)
-        t = torch.tensor(list(terms), dtype=torch.long).reshape(-1, 4)
-        self.term_a, self.term_ra, self.term_b, self.term_rb = (t[:, i].to(dev) for i in range(4))
-        width = max(1, max(len(r) for r in readings))
-        self.reading_terms = torch.tensor([r + [len(terms)] * (width - len(r)) for r in readings],
-                                          device=dev)                                # (A, Tm)
-        width = max(len(r) for r in sample_readings)
-        self.sample_readings = torch.tensor([r + [len(readings)] * (width - len(r))
-                                             for r in sample_readings], device=dev)  # (S, Am)
-        self.sample_weight = torch.tensor(sample_weight, device=dev)                  # (S,)
-        # Constraint -> its samples, for reporting.
-        self.constraint_samples = []
-        k = 0
-        for c in constraints:
-            self.constraint_samples.append(list(range(k, k + len(c.samples))))
-            k += len(c.samples)
-        pairs = sorted({(pos[int(c.id_a)], pos[int(c.id_b)]) for c in constraints})
-        self.pen_a = torch.tensor([p[0] for p in pairs], device=dev)
-        self.pen_b = torch.tensor([p[1] for p in pairs], device=dev)
-
-        # Optimised: increments of the 21 body-joint rotations and of the translation.
-        self.x = torch.zeros(n, layout.NUM_BODY_JOINTS * 3 + 3, device=dev)
-        lr = torch.full_like(self.x, cfg.pose_lr)
-        lr[:, -3:] = cfg.transl_lr
-        self.lr = lr
-        self.m = torch.zeros_like(self.x)
-        self.v = torch.zeros_like(self.x)
-        self.t = torch.zeros((), device=dev)
-        with torch.no_grad():
-            _, joints = self.pose(self.x)
-            self.uv0 = project_points(joints[:, :NUM_BODY_JOINTS_2D], self.K)          # (n, 22, 2)
+        self.refiner, self.cfg = refiner, cfg
+        for name in self.INPUTS:
+            setattr(self, name, host[name].to(dev))
+        n, J = host["rot0"].shape[:2]
+        B = layout.NUM_BODY_JOINTS
+        self.n = n
+        # Constants of the signature (people count, config): weights folded into masks.
+        body_mask = torch.ones(1, J, 1, 1, device=dev)
+        body_mask[:, 1:1 + B] = 0.0
+        self.fixed_mask = body_mask                                                   # (1, J, 1, 1)
+        self.joint_weight = torch.zeros(J + 1, 1, device=dev)                          # 2D term
+        self.joint_weight[:NUM_BODY_JOINTS_2D] = cfg.reprojection_weight / (n * NUM_BODY_JOINTS_2D)
+        self.prior_weight = torch.full((n, B * 3 + 3), cfg.pose_weight / (n * B * 3), device=dev)
+        self.prior_weight[:, -3:] = 0.0
+        self.lr = torch.full((n, B * 3 + 3), cfg.pose_lr, device=dev)
+        self.lr[:, -3:] = cfg.transl_lr
+        # Buffers written by ``prepare`` and ``run`` (constant parts set here once).
+        self.base = torch.zeros(n, J + 1, 4, 4, device=dev)   # local transforms, body rotations 0
+        self.base[:, :J, 3, 3] = 1.0
+        self.base[:, J] = torch.eye(4, device=dev)                                     # virtual joint
+        self.to_rest = torch.zeros(n, J + 1, 4, 4, device=dev)    # [[I, -rest_j], [0, 1]]; virtual 0
+        self.to_rest[:, :J] = torch.eye(4, device=dev)
+        self.K_h = torch.zeros(4, 3, device=dev)                                       # [K^T; 0]
+        self.x = torch.zeros(n, B * 3 + 3, device=dev)       # body-joint increments, translation
+        self.m, self.v = torch.zeros_like(self.x), torch.zeros_like(self.x)
+        self.uv0 = torch.zeros(n, J + 1, 3, device=dev)
+        self.before = torch.zeros(self.sample_weight.shape[0], device=dev)
+        self.after = torch.zeros_like(self.before)
+        self.loss_fn = self.loss
+        if cfg.compile and dev.type == "cuda":
+            self.loss_fn = torch.compile(self.loss, dynamic=False)
+        self.prepare()
 
     def signature(self) -> tuple:
-        """What a captured CUDA graph depends on besides the tensor values (the loss weights
-        are baked into it as constants)."""
-        return (self.cfg, tuple(self.x.shape), self.term_count, tuple(self.reading_terms.shape),
-                tuple(self.sample_readings.shape), tuple(self.pen_a.shape))
+        """What a captured graph depends on besides buffer values."""
+        return (self.cfg, self.n, tuple(self.reading_matrix.shape), tuple(self.sample_mask.shape),
+                tuple(self.pen_a.shape))
+
+    def fill(self, other: "_Problem") -> None:
+        """Copy another problem of the same signature into this one's input buffers."""
+        for name in self.INPUTS:
+            getattr(self, name).copy_(getattr(other, name), non_blocking=True)
+        self.constraint_samples, self.source = other.constraint_samples, other.source
+
+    @torch.no_grad()
+    def prepare(self) -> None:
+        """Shaped rest joints and subset vertices, fixed pose correctives, local transforms."""
+        r, n, J = self.refiner, self.n, self.rot0.shape[1]
+        body = r.body
+        rest = body.joint_template + (self.coeffs @ body.joint_shape_basis).view(n, J, 3)
+        feat = (self.rot0[:, 1:] - torch.eye(3, device=rest.device)).reshape(n, -1)  # (n, 486)
+        v = (r.v_template_subset + (self.coeffs @ r.shape_basis_subset).view(n, -1, 3)
+             + (feat @ r.pose_basis_subset).view(n, -1, 3))                          # (n, S, 3)
+        self.v_posed_fixed = torch.nn.functional.pad(v, (0, 1), value=1.0)            # (n, S, 4)
+        self.rot0_body = self.rot0[:, 1:1 + layout.NUM_BODY_JOINTS].contiguous()       # (n, 21, 3, 3)
+        local = rest - rest.index_select(1, r.parent_index)
+        local[:, 0] = rest[:, 0] + self.transl0                # the root carries the translation
+        self.base[:, :J, :3, :3] = self.rot0 * self.fixed_mask
+        self.base[:, :J, :3, 3] = local
+        self.to_rest[:, :J, :3, 3] = -rest
+        self.K_h[:3] = self.K.T
+
+    def pose_h(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Homogeneous sampled vertices (n, S, 4) and joints (n, J+1, 4) (last: virtual)."""
+        r, n = self.refiner, self.n
+        B = layout.NUM_BODY_JOINTS
+        delta = increment_rotation(x[:, :-3].view(n, B, 3), r.half_generators)         # (n, 21, 3, 3)
+        body_rot = self.rot0_body @ delta
+        # Pose correctives are linear in (R - I): the fixed joints' part is precomputed.
+        feat = (body_rot - self.rot0_body).view(n, -1)                                 # (n, 189)
+        v_posed = torch.addmm(self.v_posed_fixed.view(n, -1), feat, r.pose_basis_body_h)  # (n, S*4)
+        J = self.rot0.shape[1]
+        A = self.base + torch.nn.functional.pad(body_rot, (0, 1, 0, 1, 1, J - B))      # (n, J+1, 4, 4)
+        for table in r.ancestors:                         # pointer jumping: world transforms
+            A = A.index_select(1, table) @ A
+        skin = (A @ self.to_rest).view(n, J + 1, 16)                                   # (n, J+1, 16)
+        blended = torch.matmul(r.weights_h, skin).view(n, -1, 4, 4)                   # (n, S, 4, 4)
+        verts = (blended @ v_posed.view(n, -1, 4, 1)).squeeze(-1)                      # (n, S, 4)
+        shift = torch.nn.functional.pad(x[:, -3:], (0, 1)).unsqueeze(1)                # (n, 1, 4)
+        return verts + shift, A[..., 3] + shift
 
     def pose(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Sampled region vertices (n, S, 3) and the 55 joints (n, 55, 3), camera frame."""
-        n = x.shape[0]
-        delta = increment_rotation(x[:, :-3].view(n, layout.NUM_BODY_JOINTS, 3),
-                                   self.refiner.generators)                           # (n, 21, 3, 3)
-        body_rot = self.rot0[:, 1:1 + layout.NUM_BODY_JOINTS] @ delta
-        rot = torch.cat([self.rot0[:, :1], body_rot, self.rot0[:, 1 + layout.NUM_BODY_JOINTS:]], 1)
-        # Pose correctives are linear in (R - I): the part of the fixed joints is precomputed,
-        # the change of the body joints added.
-        feat = (body_rot - self.rot0[:, 1:1 + layout.NUM_BODY_JOINTS]).reshape(n, -1)  # (n, 189)
-        v_posed = self.v_posed_fixed + (feat @ self.refiner.pose_basis_body).view(n, -1, 3)
-        world_rot, world_pos = chain_transforms(rot, self.rest_joints, self.refiner.parent_index,
-                                                self.refiner.ancestors)               # (n, 55, ...)
-        offset = world_pos - (world_rot @ self.rest_joints.unsqueeze(-1)).squeeze(-1)
-        transforms = torch.cat([world_rot.reshape(n, -1, 9), offset], -1)             # (n, 55, 12)
-        blended = torch.matmul(self.refiner.weights_subset, transforms)               # (n, S, 12)
-        verts = (torch.einsum("nsij,nsj->nsi", blended[..., :9].reshape(n, -1, 3, 3), v_posed)
-                 + blended[..., 9:])
-        transl = (self.transl0 + x[:, -3:]).unsqueeze(1)
-        return verts + transl, world_pos + transl
+        verts, joints = self.pose_h(x)
+        return verts[..., :3], joints[:, :-1, :3]
 
     def term_distances(self, verts: torch.Tensor) -> torch.Tensor:
         """Minimum distance of every term's two sampled regions (T,)."""
-        n, R, Kp = verts.shape[0], *self.refiner.samples_local.shape
-        pts = verts[:, self.refiner.samples_local.reshape(-1)].view(n, R, Kp, 3)     # (n, R, K, 3)
-        a = pts[self.term_a, self.term_ra]                                            # (T, K, 3)
-        b = pts[self.term_b, self.term_rb]
-        return torch.cdist(a, b).flatten(1).amin(1)                                    # (T,)
+        pts = verts.reshape(-1, verts.shape[-1])                                       # (n*S, 4)
+        T = self.reading_matrix.shape[1]
+        a = pts.index_select(0, self.rows_a).view(T, -1, pts.shape[-1])               # (T, Kp, 4)
+        b = pts.index_select(0, self.rows_b).view(T, -1, pts.shape[-1])
+        return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist").flatten(1).amin(1)
 
     def contact_per_sample(self, dist: torch.Tensor) -> torch.Tensor:
         """(S,) minimum over left/right readings of the summed term distances."""
-        padded = torch.cat([dist, dist.new_zeros(1)])
-        per_reading = padded[self.reading_terms].sum(1)                                # (A,)
-        per_reading = torch.cat([per_reading, per_reading.new_full((1,), float("inf"))])
-        return per_reading[self.sample_readings].amin(1)                               # (S,)
+        return (self.reading_matrix @ dist + self.sample_mask).amin(1)
+
+    def project(self, joints: torch.Tensor) -> torch.Tensor:
+        """Homogeneous pixels (u, v, 1) of homogeneous points (depth clamped at 1 mm)."""
+        q = joints @ self.K_h                                                          # (n, J+1, 3)
+        return q / q[..., 2:].clamp(min=1e-3)
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
-        cfg = self.cfg
-        verts, joints = self.pose(x)
+        cfg, r = self.cfg, self.refiner
+        verts, joints = self.pose_h(x)
         dist = (self.term_distances(verts) - cfg.contact_margin).clamp(min=0.0)
-        contact = (self.contact_per_sample(dist) * self.sample_weight).sum()
-        uv = project_points(joints[:, :NUM_BODY_JOINTS_2D], self.K)
-        reprojection = (uv - self.uv0).square().sum(-1).mean()
-        pose = x[:, :-3].square().mean()
-        sa, sb, radius = self.refiner.spheres
-        centres = 0.5 * (joints[:, sa] + joints[:, sb])                                # (n, Sp, 3)
-        gap = torch.cdist(centres[self.pen_a], centres[self.pen_b])                     # (P, Sp, Sp)
-        overlap = (radius[:, None] + radius[None, :] - gap).clamp(min=0.0)
-        penetration = overlap.square().sum() / max(1, self.pen_a.shape[0])
-        return (cfg.contact_weight * contact + cfg.reprojection_weight * reprojection
-                + cfg.pose_weight * pose + cfg.penetration_weight * penetration)
+        contact = self.contact_per_sample(dist) @ self.sample_weight                   # weighted
+        reprojection = ((self.project(joints) - self.uv0).square() * self.joint_weight).sum()
+        prior = (x.square() * self.prior_weight).sum()
+        centres = torch.matmul(r.sphere_matrix, joints)                                # (n, Sp, 4)
+        gap = torch.cdist(centres.index_select(0, self.pen_a), centres.index_select(0, self.pen_b),
+                          compute_mode="donot_use_mm_for_euclid_dist")                 # (P, Sp, Sp)
+        overlap = (r.radius_sum - gap).clamp(min=0.0)
+        penetration = overlap.square().sum() * (cfg.penetration_weight / self.pen_a.shape[0])
+        return contact + reprojection + prior + penetration
 
-    def step(self) -> None:
-        """One Adam step on ``x``, in place (no host synchronisation)."""
+    def step(self, i: int = 0) -> None:
+        """Adam step ``i`` (0-based) on ``x`` in place: bias corrections and the step-size
+        schedule are Python constants of ``i``, so there is no host synchronisation."""
         x = self.x.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(self.loss(x), x)
-        b1, b2 = 0.9, 0.999
+        (grad,) = torch.autograd.grad(self.loss_fn(x), x)
+        b1, b2, t = 0.9, 0.999, i + 1
+        c1, c2 = 1.0 - b1 ** t, math.sqrt(1.0 - b2 ** t)
+        # Step sizes decay linearly to a tenth over the budget: large moves first, then
+        # settling instead of oscillating around the hinge of the contact term.
+        decay = 1.0 - 0.9 * i / max(1, self.cfg.iterations - 1)
         with torch.no_grad():
-            self.t.add_(1.0)
-            self.m.mul_(b1).add_(grad, alpha=1 - b1)
-            self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-            m_hat = self.m / (1 - torch.pow(b1, self.t))
-            v_hat = self.v / (1 - torch.pow(b2, self.t))
-            # Step sizes decay linearly to a tenth over the budget: large moves first, then
-            # settling instead of oscillating around the hinge of the contact term.
-            decay = 1.0 - 0.9 * (self.t - 1.0) / max(1, self.cfg.iterations - 1)
-            self.x.sub_(decay * self.lr * m_hat / (v_hat.sqrt() + 1e-8))
+            self.m.lerp_(grad, 1.0 - b1)
+            self.v.mul_(b2).addcmul_(grad, grad, value=1.0 - b2)
+            self.x.addcdiv_(self.m * self.lr, self.v.sqrt().add_(1e-8 * c2), value=-decay * c2 / c1)
 
-    @torch.no_grad()
-    def contact_distances(self) -> list[float]:
-        """Contact loss (no margin) of every constraint at the current ``x``, metres."""
-        verts, _ = self.pose(self.x)
-        per_sample = self.contact_per_sample(self.term_distances(verts)).cpu().numpy()
-        return [float(per_sample[s].mean()) for s in self.constraint_samples]
-
-    def load(self, other: "_Problem") -> None:
-        """Copy another problem of the same signature into this one's tensors (graph reuse)."""
-        for name in ("rot0", "rest_joints", "v_shaped", "v_posed_fixed", "transl0", "K", "term_a",
-                     "term_ra", "term_b", "term_rb", "reading_terms", "sample_readings",
-                     "sample_weight", "pen_a", "pen_b", "x", "lr", "m", "v", "t", "uv0"):
-            getattr(self, name).copy_(getattr(other, name))
-        self.constraint_samples = other.constraint_samples
+    def run(self) -> None:
+        """The whole refinement from the inputs: reset, targets, Adam steps, contact after."""
+        self.prepare()
+        with torch.no_grad():
+            self.x.zero_(), self.m.zero_(), self.v.zero_()
+            verts, joints = self.pose_h(self.x)
+            self.uv0.copy_(self.project(joints))
+            self.before.copy_(self.contact_per_sample(self.term_distances(verts)))
+        for i in range(self.cfg.iterations):
+            self.step(i)
+        with torch.no_grad():
+            self.after.copy_(self.contact_per_sample(self.term_distances(self.pose_h(self.x)[0])))
 
 
 class ContactRefiner:
@@ -447,7 +497,7 @@ class ContactRefiner:
     def __init__(self, body: BodyModel, config: RefineConfig = RefineConfig()) -> None:
         self.body = body
         self.config = config
-        self.device = body.v_template.device
+        self.device = dev = body.v_template.device
         regions = body.regions
         self.region_names = list(regions.names)
         rest = body.v_template.detach().cpu().numpy()
@@ -455,22 +505,29 @@ class ContactRefiner:
         for name in self.region_names:
             ids = regions.vertex_ids(name).cpu().numpy()
             per_region.append(ids[farthest_point_samples(rest[ids], config.points_per_region)])
-        samples = np.stack(per_region)                                                # (R, K)
+        samples = np.stack(per_region)                                                # (R, Kp)
         subset, local = np.unique(samples, return_inverse=True)
-        dev = self.device
         self.subset = torch.as_tensor(subset, device=dev)                            # (S,)
-        self.samples_local = torch.as_tensor(local.reshape(samples.shape), device=dev)
-        V = body.v_template.shape[0]
+        self.subset_size = len(subset)
+        self.samples_local_host = local.reshape(samples.shape)                        # (R, Kp)
+        V, S, J = body.v_template.shape[0], len(subset), len(body.parents)
+        self.v_template_subset = body.v_template[self.subset]                         # (S, 3)
+        self.shape_basis_subset = body.shape_basis.view(-1, V, 3)[:, self.subset].reshape(-1, S * 3)
         pose_basis = body.pose_basis.view(-1, V, 3)[:, self.subset]                   # (486, S, 3)
         self.pose_basis_subset = pose_basis.reshape(pose_basis.shape[0], -1)          # (486, S*3)
-        self.pose_basis_body = self.pose_basis_subset[:layout.NUM_BODY_JOINTS * 9]    # (189, S*3)
-        self.weights_subset = body.lbs_weights[self.subset]                          # (S, 55)
+        body_basis = pose_basis[:layout.NUM_BODY_JOINTS * 9]                          # (189, S, 3)
+        self.pose_basis_body_h = torch.nn.functional.pad(body_basis, (0, 1)).reshape(len(body_basis), -1)
+        self.weights_h = torch.nn.functional.pad(body.lbs_weights[self.subset], (0, 1))  # (S, J+1)
         parents = body.parents
         self.parent_index = torch.tensor([max(p, 0) for p in parents], device=dev)
-        self.generators = skew_generators(dev)
+        self.half_generators = 0.5 * skew_generators(dev)
         self.ancestors = [torch.tensor(t, device=dev) for t in ancestor_tables(parents)]
         sa, sb, radius = sphere_proxies(body)
-        self.spheres = (sa.to(dev), sb.to(dev), radius.to(dev))
+        matrix = torch.zeros(len(sa), J + 1)
+        matrix[torch.arange(len(sa)), sa] += 0.5
+        matrix[torch.arange(len(sa)), sb] += 0.5
+        self.sphere_matrix = matrix.to(dev)                                           # (Sp, J+1)
+        self.radius_sum = (radius[:, None] + radius[None, :]).to(dev)                 # (Sp, Sp)
         self._graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, _Problem]] = {}
 
     def check(self, people: Sequence[PersonEstimate], constraints: Sequence[ContactConstraint]) -> None:
@@ -495,79 +552,74 @@ class ContactRefiner:
         ids = [int(p.track_id) for p in people]
         involved = sorted({ids.index(int(i)) for c in constraints for i in (c.id_a, c.id_b)})
         problem = _Problem(self, people, involved, list(constraints), K)
-        before = problem.contact_distances()                                         # syncs
         timings = {"setup": time.perf_counter() - clock}
         lap = time.perf_counter()
         problem = self._optimise(problem)
-        self._sync()
+        x = problem.x.cpu()                                                          # syncs
+        before, after = problem.before.cpu().numpy(), problem.after.cpu().numpy()
         timings["optimise"] = time.perf_counter() - lap
         lap = time.perf_counter()
-        after = problem.contact_distances()
-        refined = self._finish(people, involved, problem)
-        self._sync()
+        refined = self._finish(people, involved, problem, x)
         timings["finish"] = time.perf_counter() - lap
         seconds = time.perf_counter() - clock
         change = np.concatenate([np.linalg.norm(refined[i].joints_2d[:NUM_BODY_JOINTS_2D]
                                                 - people[i].joints_2d[:NUM_BODY_JOINTS_2D], axis=1)
                                  for i in involved])
-        return RefineResult(people=refined, contact_before=before, contact_after=after,
+        per = problem.constraint_samples
+        return RefineResult(people=refined, contact_before=[float(before[s].mean()) for s in per],
+                            contact_after=[float(after[s].mean()) for s in per],
                             reprojection_change_px=float(change.mean()),
                             max_reprojection_change_px=float(change.max()),
                             iterations=self.config.iterations, seconds=seconds, timings=timings)
 
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
     def _optimise(self, problem: _Problem) -> _Problem:
         if self.device.type != "cuda" or not self.config.cuda_graph:
-            for _ in range(self.config.iterations):
-                problem.step()
+            problem.run()
             return problem
         key = problem.signature()
         if key not in self._graphs:
             try:
                 self._graphs[key] = (self._capture(problem), problem)
             except RuntimeError as exc:  # e.g. an op that cannot be captured: run eagerly
-                LOG.warning("CUDA graph capture of the refinement step failed (%s); running "
-                            "without graphs", exc)
-                self.config = replace(self.config, cuda_graph=False)
+                LOG.warning("CUDA graph capture of the refinement failed (%s); running without "
+                            "graphs", exc)
+                self.config = replace(self.config, cuda_graph=False, compile=False)
                 problem = _Problem(self, *problem.source)
                 return self._optimise(problem)
-            # The warm-up steps of the capture moved x: start from the decoder's pose again.
-            problem.x.zero_(), problem.m.zero_(), problem.v.zero_(), problem.t.zero_()
         graph, static = self._graphs[key]
         if static is not problem:
-            static.load(problem)
-        for _ in range(self.config.iterations):
-            graph.replay()
+            static.fill(problem)
+        graph.replay()
         return static
 
     def _capture(self, problem: _Problem) -> torch.cuda.CUDAGraph:
+        """One CUDA graph of the whole optimisation, after an eager warm-up run on a side
+        stream (autograd, cuBLAS workspaces, compiled kernels are made there)."""
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(stream):
-            for _ in range(3):
-                problem.step()
+            problem.run()
         torch.cuda.current_stream(self.device).wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            problem.step()
+            problem.run()
         return graph
 
     @torch.no_grad()
-    def _finish(self, people: list[PersonEstimate], involved: list[int], problem: _Problem) -> list[PersonEstimate]:
-        """Refined people posed with the full body model."""
+    def _finish(self, people: list[PersonEstimate], involved: list[int], problem: _Problem,
+                x: torch.Tensor) -> list[PersonEstimate]:
+        """Refined people (from the optimised increments ``x``, on the host) posed with the
+        full body model."""
         n = len(involved)
-        delta = increment_rotation(problem.x[:, :-3].view(n, layout.NUM_BODY_JOINTS, 3),
-                                   self.generators)
-        body_rot = problem.rot0[:, 1:1 + layout.NUM_BODY_JOINTS] @ delta
-        body_aa = matrix_to_axis_angle(body_rot).cpu().numpy()                        # (n, 21, 3)
-        transl = (problem.transl0 + problem.x[:, -3:]).cpu().numpy()
+        rot0_body = problem.rot0[:, 1:1 + layout.NUM_BODY_JOINTS].cpu()
+        delta = increment_rotation(x[:, :-3].view(n, layout.NUM_BODY_JOINTS, 3),
+                                   0.5 * skew_generators())
+        body_aa = matrix_to_axis_angle(rot0_body @ delta).numpy()                     # (n, 21, 3)
         out = list(people)
         for k, i in enumerate(involved):
-            out[i] = replace(people[i], body_pose=body_aa[k], transl=transl[k])
-        posed = pose_people(self.body, [out[i] for i in involved], problem.K.cpu().numpy(),
+            transl = np.asarray(people[i].transl, np.float64) + x[k, -3:].numpy()
+            out[i] = replace(people[i], body_pose=body_aa[k], transl=transl)
+        posed = pose_people(self.body, [out[i] for i in involved], problem.source[3],
                             with_vertices=any(people[i].vertices is not None for i in involved))
         for k, i in enumerate(involved):
             out[i] = posed[k]
@@ -582,12 +634,15 @@ def pose_people(body: BodyModel, people: Sequence[PersonEstimate], K, with_verti
         return []
     dev = body.v_template.device
     f32 = lambda name: torch.as_tensor(np.stack([getattr(p, name) for p in people]),  # noqa: E731
-                                       dtype=torch.float32, device=dev)
-    rot = pose_from_axis_angle(f32("global_orient"), f32("body_pose"), f32("left_hand_pose"),
-                               f32("right_hand_pose"), f32("jaw_pose"))
+                                       dtype=torch.float32)
+    # Rotations on the host (dozens of tiny ops), then one copy each to the device.
+    rot = {k: v.to(dev) for k, v in pose_from_axis_angle(
+        f32("global_orient"), f32("body_pose"), f32("left_hand_pose"), f32("right_hand_pose"),
+        f32("jaw_pose")).items()}
     fit = lambda v, k: torch.nn.functional.pad(v, (0, max(0, k - v.shape[1])))[:, :k]  # noqa: E731
-    out = body(**rot, betas=fit(f32("betas"), body.num_betas),
-               expression=fit(f32("expression"), body.num_expression), transl=f32("transl"))
+    out = body(**rot, betas=fit(f32("betas"), body.num_betas).to(dev),
+               expression=fit(f32("expression"), body.num_expression).to(dev),
+               transl=f32("transl").to(dev))
     joints = out.joints[:, :people[0].joints_3d.shape[0]]
     uv = project_points(joints, torch.as_tensor(np.asarray(K), dtype=torch.float32, device=dev))
     joints, uv = joints.cpu().numpy(), uv.cpu().numpy()
