@@ -324,6 +324,13 @@ def _host_inputs(refiner: "ContactRefiner", people: list[PersonEstimate], index:
     return host, constraint_samples
 
 
+def _signature(cfg: RefineConfig, inputs: dict) -> tuple:
+    """Layout of a problem (config, people, padded constraint sizes): problems of one layout
+    share a captured graph."""
+    return (cfg, inputs["rot0"].shape[0], tuple(inputs["reading_matrix"].shape),
+            tuple(inputs["sample_mask"].shape), tuple(inputs["pen_a"].shape))
+
+
 class _Problem:
     """Device buffers of one refinement and the fixed-budget optimisation over them.
 
@@ -341,9 +348,10 @@ class _Problem:
               "sample_mask", "sample_weight", "pen_a", "pen_b")
 
     def __init__(self, refiner: "ContactRefiner", people: list[PersonEstimate], index: list[int],
-                 constraints: list[ContactConstraint], K) -> None:
-        host, self.constraint_samples = _host_inputs(refiner, people, index, constraints, K)
-        dev, cfg, body = refiner.device, refiner.config, refiner.body
+                 constraints: list[ContactConstraint], K, host: tuple | None = None) -> None:
+        """``host``: what :func:`_host_inputs` returns for these arguments, if already made."""
+        host, self.constraint_samples = host or _host_inputs(refiner, people, index, constraints, K)
+        dev, cfg = refiner.device, refiner.config
         self.source = (people, index, constraints, K)
         self.refiner, self.cfg = refiner, cfg
         for name in self.INPUTS:
@@ -380,14 +388,18 @@ class _Problem:
 
     def signature(self) -> tuple:
         """What a captured graph depends on besides buffer values."""
-        return (self.cfg, self.n, tuple(self.reading_matrix.shape), tuple(self.sample_mask.shape),
-                tuple(self.pen_a.shape))
+        return _signature(self.cfg, {name: getattr(self, name) for name in self.INPUTS})
 
-    def fill(self, other: "_Problem") -> None:
-        """Copy another problem of the same signature into this one's input buffers."""
+    def fill(self, other) -> None:
+        """Copy another problem of the same signature (a ``_Problem``, or ``(host inputs,
+        constraint samples, source)`` as :meth:`ContactRefiner.refine` has them) into this
+        one's input buffers."""
+        if isinstance(other, _Problem):
+            other = ({name: getattr(other, name) for name in self.INPUTS},
+                     other.constraint_samples, other.source)
+        inputs, self.constraint_samples, self.source = other
         for name in self.INPUTS:
-            getattr(self, name).copy_(getattr(other, name), non_blocking=True)
-        self.constraint_samples, self.source = other.constraint_samples, other.source
+            getattr(self, name).copy_(inputs[name])
 
     @torch.no_grad()
     def prepare(self) -> None:
@@ -551,10 +563,11 @@ class ContactRefiner:
         clock = time.perf_counter()
         ids = [int(p.track_id) for p in people]
         involved = sorted({ids.index(int(i)) for c in constraints for i in (c.id_a, c.id_b)})
-        problem = _Problem(self, people, involved, list(constraints), K)
+        source = (people, involved, list(constraints), K)
+        host = _host_inputs(self, *source)
         timings = {"setup": time.perf_counter() - clock}
         lap = time.perf_counter()
-        problem = self._optimise(problem)
+        problem = self._optimise(source, host)
         x = problem.x.cpu()                                                          # syncs
         before, after = problem.before.cpu().numpy(), problem.after.cpu().numpy()
         timings["optimise"] = time.perf_counter() - lap
@@ -572,23 +585,25 @@ class ContactRefiner:
                             max_reprojection_change_px=float(change.max()),
                             iterations=self.config.iterations, seconds=seconds, timings=timings)
 
-    def _optimise(self, problem: _Problem) -> _Problem:
+    def _optimise(self, source: tuple, host: tuple) -> _Problem:
+        """The optimised problem: run eagerly, or (CUDA) the layout's graph replayed after
+        copying the inputs into its buffers - captured first if the layout is new."""
         if self.device.type != "cuda" or not self.config.cuda_graph:
+            problem = _Problem(self, *source, host=host)
             problem.run()
             return problem
-        key = problem.signature()
+        key = _signature(self.config, host[0])
         if key not in self._graphs:
+            problem = _Problem(self, *source, host=host)
             try:
                 self._graphs[key] = (self._capture(problem), problem)
             except RuntimeError as exc:  # e.g. an op that cannot be captured: run eagerly
                 LOG.warning("CUDA graph capture of the refinement failed (%s); running without "
                             "graphs", exc)
                 self.config = replace(self.config, cuda_graph=False, compile=False)
-                problem = _Problem(self, *problem.source)
-                return self._optimise(problem)
+                return self._optimise(source, _host_inputs(self, *source))
         graph, static = self._graphs[key]
-        if static is not problem:
-            static.fill(problem)
+        static.fill((host[0], host[1], source))
         graph.replay()
         return static
 

@@ -198,9 +198,26 @@ def run_refine_bench(device: str = "cpu", scenes=("hand_on_shoulder", "handshake
     return out
 
 
+def summarise(report: dict) -> dict:
+    """Headline numbers of a :func:`main` report: median ms per refine (two people) per stage
+    and scene, and the cost of one Adam step from the difference of two iteration budgets."""
+    out: dict = {"ms_per_refine": {}}
+    for name, stage in report.items():
+        if "scenes" in stage:
+            out["ms_per_refine"][name] = {k: round(sc["ms_median"], 3) for k, sc in stage["scenes"].items()}
+    long, short = report.get("cuda_graph", {}), report.get("cuda_graph_25_iterations", {})
+    if "scenes" in long and "scenes" in short:
+        steps = long["config"]["iterations"] - short["config"]["iterations"]
+        out["ms_per_step_cuda_graph"] = {
+            k: round((long["scenes"][k]["ms_optimise_median"]
+                      - short["scenes"][k]["ms_optimise_median"]) / steps, 4) for k in long["scenes"]}
+    return out
+
+
 def main(argv=None) -> int:
-    """``python -m ros_phmr.bench.refine_bench --out FILE``: CUDA eager, CPU, then CUDA graphs
-    (when CUDA is there), each stage written as soon as it is done."""
+    """``python -m ros_phmr.bench.refine_bench --out FILE``: CUDA graphs (40 and 25 iterations),
+    CUDA eager, CPU, then CUDA graphs with torch.compile (slow to compile, so last); each stage
+    written as soon as it is done, so a run cut short keeps what it measured."""
     import argparse
     import json
     import sys
@@ -210,23 +227,30 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--model", default=None, help="SMPL-X file or folder (default: synthetic)")
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile stage")
     args = parser.parse_args(argv)
-    stages = [("cpu", "cpu", RefineConfig(cuda_graph=False))]
+    slow = max(2, args.repeats // 4)
+    stages = [("cpu", "cpu", RefineConfig(cuda_graph=False), slow)]
     if torch.cuda.is_available():
-        stages = ([("cuda_eager", "cuda", RefineConfig(cuda_graph=False))] + stages
-                  + [("cuda_graph", "cuda", RefineConfig()),
-                     ("cuda_graph_20_iterations", "cuda", RefineConfig(iterations=20))])
+        stages = [("cuda_graph", "cuda", RefineConfig(), args.repeats),
+                  ("cuda_graph_25_iterations", "cuda", RefineConfig(iterations=25), args.repeats),
+                  ("cuda_eager", "cuda", RefineConfig(cuda_graph=False), slow)] + stages
+        if not args.no_compile:
+            stages.append(("cuda_graph_compiled", "cuda", RefineConfig(compile=True), args.repeats))
     report = {}
-    for name, device, config in stages:
+    for name, device, config, repeats in stages:
         try:
-            report[name] = run_refine_bench(device, config=config, repeats=args.repeats,
+            report[name] = run_refine_bench(device, config=config, repeats=repeats,
                                             model_path=args.model)
         except Exception:  # a benchmark reports what broke and carries on
             report[name] = {"error": traceback.format_exc()}
+        report["summary"] = summarise({k: v for k, v in report.items() if k != "summary"})
         with open(args.out, "w") as f:
             json.dump(report, f, indent=1)
         print(name, json.dumps({k: {m: round(v, 4) for m, v in sc.items() if isinstance(v, float)}
-                                for k, sc in report[name].get("scenes", {}).items()}), file=sys.stderr)
+                                for k, sc in report[name].get("scenes", {}).items()}),
+              report[name].get("error", ""), file=sys.stderr, flush=True)
+    print(json.dumps(report["summary"], indent=1), flush=True)
     return 0
 
 
