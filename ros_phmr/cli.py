@@ -103,6 +103,14 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "tracking":
+        from ros_phmr.bench.tracking_bench import bench_command
+
+        return bench_command(args)
+    if args.suite == "refine":
+        from ros_phmr.bench.refine_bench import bench_command
+
+        return bench_command(args)
     from ros_phmr.bench.cli_bench import run_bench_command
 
     return run_bench_command(args)
@@ -256,6 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
     from ros_phmr.bench.cli_bench import add_bench_arguments
 
     add_bench_arguments(bench)
+    bench.add_argument("--suite", choices=("pipeline", "tracking", "refine"), default="pipeline",
+                       help="pipeline (default); tracking: ids on generated walkers; refine: "
+                            "contact refinement of two people (uses --device, --smplx, --json)")
+    bench.add_argument("--sequences", type=_positive_int, default=20, help="tracking: walker sequences")
+    bench.add_argument("--sequence-frames", type=_positive_int, default=300, help="tracking: frames each")
+    bench.add_argument("--iterations", type=_positive_int, default=40, help="refine: Adam steps")
+    bench.add_argument("--repeats", type=_positive_int, default=10, help="refine: timed calls per scene")
     bench.set_defaults(func=_cmd_bench)
 
     export = sub.add_parser(
