@@ -214,6 +214,24 @@ def _occlusion_lengths(frames, visible: np.ndarray) -> np.ndarray:
     return np.array(runs, int)
 
 
+def bench_command(args) -> int:
+    """``ros-phmr bench --suite tracking``: generated walkers (``--sequences``,
+    ``--sequence-frames``), the numbers printed and written to ``--json``."""
+    import json
+
+    scene = WalkerScene(sequences=args.sequences, frames=args.sequence_frames)
+    report = run_tracking_bench(scene, TrackerConfig(frame_period_s=1.0 / scene.fps))
+    print(f"tracking: {report['person_frames']} person-frames, {report['id_switches']} id switches "
+          f"({report['id_switches_per_1000_person_frames']:.2f} per 1000), MOTA {report['mota']:.3f}, "
+          f"fragmented tracks {report['fragmented_track_rate']:.3f}, "
+          f"{report['tracker_ms_per_frame']:.3f} ms per frame", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def main(argv=None) -> int:
     """``python -m ros_phmr.bench.tracking_bench [--out FILE]``: the default benchmark as JSON."""
     import argparse
