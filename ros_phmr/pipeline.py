@@ -371,8 +371,9 @@ class Pipeline:
         lap("preprocess")
         people: list[PersonEstimate] = []
         if self.detector is not None:
-            # Without per-stage syncs the detector runs beside the PromptHMR backbone.
-            stages.detect(beside=not sync and self.decoder is not None and not self.shared_backbone)
+            # Running the detector on a side stream beside the PromptHMR backbone (``beside``) did
+            # not finish on the H200 (cause not found in time): the stages run in order.
+            stages.detect(beside=False)
             lap("detector")
         if self.decoder is None:
             slots = stages.detections()
