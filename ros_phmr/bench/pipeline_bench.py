@@ -18,6 +18,7 @@ vertices included. Warm-up frames (graph capture, autotuning) are excluded and r
 """
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import time
@@ -180,6 +181,9 @@ def machine_info(device: torch.device) -> dict:
 
 
 def git_commit(path: Path | None = None) -> str:
+    """HEAD of the source tree, or ROS_PHMR_BENCH_COMMIT (for a copied tree whose .git is stale)."""
+    if os.environ.get("ROS_PHMR_BENCH_COMMIT"):
+        return os.environ["ROS_PHMR_BENCH_COMMIT"]
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=path or Path(__file__).parent,
                               capture_output=True, text=True, timeout=10).stdout.strip() or "unknown"
