@@ -616,7 +616,8 @@ class ContactRefiner:
             problem.run()
         torch.cuda.current_stream(self.device).wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # thread_local: the pipeline may use the GPU from another thread during the capture.
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             problem.run()
         return graph
 

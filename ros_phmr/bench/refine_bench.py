@@ -195,6 +195,10 @@ def run_refine_bench(device: str = "cpu", scenes=("hand_on_shoulder", "handshake
             "reprojection_change_px_mean": result.reprojection_change_px,
             "reprojection_change_px_max": result.max_reprojection_change_px,
         }
+    # What actually ran (a failed capture falls back to eager) and how many graphs it took.
+    out["cuda_graph_used"] = bool(refiner.config.cuda_graph and device.startswith("cuda"))
+    out["compile_used"] = bool(refiner.config.compile and device.startswith("cuda"))
+    out["graph_layouts"] = len(refiner._graphs)
     return out
 
 
