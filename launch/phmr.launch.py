@@ -11,7 +11,7 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
 from launch.events import matches_action
 from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration
+from launch.substitutions import LaunchConfiguration, TextSubstitution
 from launch_ros.actions import LifecycleNode
 from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
@@ -35,8 +35,9 @@ def _launch_node(context):
             continue
         text = LaunchConfiguration(spec.name).perform(context)
         if text != "":  # empty = keep the params file's value
-            overrides[spec.name] = ParameterValue(
-                text, value_type=type(spec.default))  # "60" -> 60.0 for a float
+            # As a substitution, so that launch converts the text: "60" -> 60.0, "true" -> True.
+            overrides[spec.name] = ParameterValue(TextSubstitution(text=text),
+                                                  value_type=type(spec.default))
     node = LifecycleNode(
         package="ros_phmr", executable="phmr_node", name="phmr_node", namespace="",
         output="screen",
