@@ -17,12 +17,15 @@ msgs = pytest.importorskip("ros_phmr_msgs.msg",
                            reason="ros_phmr_msgs is not built (colcon build the msg/ package)")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from hri_msgs.msg import IdsList  # noqa: E402
 from lifecycle_msgs.msg import Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from ros_phmr_msgs.srv import SetTextPrompt  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from tf2_msgs.msg import TFMessage  # noqa: E402
 from vision_msgs.msg import Detection2D, Detection2DArray  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
@@ -40,12 +43,14 @@ class Graph:
     def __init__(self, node, client):
         self.node, self.client = node, client
         self.received = {"meshes": [], "topology": [], "interactions": [], "markers": [],
-                         "diagnostics": []}
+                         "diagnostics": [], "tracked": [], "tf": []}
         subs = [(msgs.HumanMeshArray, "/phmr_node/meshes", "meshes", RELIABLE),
                 (msgs.MeshTopology, "/phmr_node/mesh_topology", "topology", LATCHED),
                 (msgs.InteractionArray, "/phmr_node/interactions", "interactions", RELIABLE),
                 (MarkerArray, "/phmr_node/markers", "markers", RELIABLE),
-                (DiagnosticArray, "/diagnostics", "diagnostics", 10)]
+                (DiagnosticArray, "/diagnostics", "diagnostics", 10),
+                (IdsList, "/humans/bodies/tracked", "tracked", RELIABLE),
+                (TFMessage, "/tf", "tf", 100)]
         for cls, topic, key, qos in subs:
             client.create_subscription(cls, topic, self.received[key].append, qos)
         pub = client.create_publisher
@@ -57,8 +62,9 @@ class Graph:
         self.pairs = pub(msgs.InteractionPrompt, "/phmr_node/prompts/interaction", RELIABLE)
         self._change = client.create_client(ChangeState, "/phmr_node/change_state")
         self._get = client.create_client(GetState, "/phmr_node/get_state")
+        self.set_text = client.create_client(SetTextPrompt, "/phmr_node/set_text_prompt")
 
-    def _call(self, service, request):
+    def call(self, service, request):
         assert service.wait_for_service(timeout_sec=10.0), service.srv_name
         future = service.call_async(request)
         assert self.wait_for(future.done, timeout=30.0), f"{service.srv_name} timed out"
@@ -68,8 +74,8 @@ class Graph:
         """Ask for a lifecycle transition as `ros2 lifecycle set` does; the state reached."""
         request = ChangeState.Request()
         request.transition.id = transition_id
-        assert self._call(self._change, request).success, f"transition {transition_id} failed"
-        return self._call(self._get, GetState.Request()).current_state.label
+        assert self.call(self._change, request).success, f"transition {transition_id} failed"
+        return self.call(self._get, GetState.Request()).current_state.label
 
     def wait_for(self, condition, timeout=60.0):
         deadline = time.time() + timeout
@@ -171,6 +177,13 @@ def test_images_in_meshes_out(graph):
             assert pair.person_a < pair.person_b
             assert pair.in_contact or pair.prompted or pair.min_distance <= 0.5
     assert len(got["markers"]) == len(meshes)
+    tracked = {(t.header.stamp.sec, t.header.stamp.nanosec): sorted(t.ids) for t in got["tracked"]}
+    for m in meshes:  # REP-155 list and TF frames name the same bodies as the meshes
+        body_ids = sorted(p.body_id for p in m.meshes)
+        assert tracked[(m.header.stamp.sec, m.header.stamp.nanosec)] == body_ids
+        assert all(b == f"b{p.track_id}" for b, p in zip([p.body_id for p in m.meshes], m.meshes))
+    frames = {t.child_frame_id for tf in got["tf"] for t in tf.transforms}
+    assert frames == {f"body_{p.body_id}" for m in meshes for p in m.meshes}
     for markers, m in zip(got["markers"], meshes):
         assert markers.markers[0].action == 3  # DELETEALL, then one LINE_LIST per person
         assert [k.type for k in markers.markers[1:]] == [5] * len(m.meshes)
@@ -219,6 +232,10 @@ def test_bad_input_is_counted_and_the_node_keeps_running(graph):
     pairs = msgs.InteractionPrompt(pairs=[40, 41])
     pairs.header.stamp.sec = 200
     graph.pairs.publish(pairs)
+    bad = graph.call(graph.set_text, SetTextPrompt.Request(person_id=-2, text="man in red"))
+    assert not bad.success and "text_id_invalid" in bad.message
+    ok = graph.call(graph.set_text, SetTextPrompt.Request(person_id=2, text="man in red"))
+    assert ok.success, ok.message
     # camera info with NaN focal, then a good image
     good = image_msg(200, 10, rng)
     nan_info = camera_info(good.header, fx=float("nan"))
@@ -228,7 +245,8 @@ def test_bad_input_is_counted_and_the_node_keeps_running(graph):
     graph.image.publish(good)
     assert graph.wait_for(lambda: len(got["meshes"]) > before)
     expected = {"image_invalid", "camera_info_invalid", "box_outside_image", "mask_wrong_size",
-                "mask_label_unknown", "text_empty", "interaction_id_unknown"}
+                "mask_label_unknown", "text_empty", "interaction_id_unknown",
+                "text_id_invalid"}
     assert graph.wait_for(lambda: expected <= set(graph.drops()), timeout=10), graph.drops()
     drops = graph.drops()
     assert drops["image_invalid"] >= 3
