@@ -286,6 +286,27 @@ class Pipeline:
             parts.append(f"PromptHMR {self.config.prompthmr_checkpoint} ({self.decoder_size} px)")
         return ", ".join(parts)
 
+    def warmup(self, width: int, height: int, people=None) -> float:
+        """Process black frames so that CUDA graphs are captured (and compiled backbones
+        compiled) before the first real frame: one frame per people bucket (default: every
+        bucket up to ``max_people``). Returns the seconds it took."""
+        from ros_phmr.geometry.camera import default_intrinsics
+        from ros_phmr.prompts import PersonPrompt
+
+        start = time.perf_counter()
+        frame = np.zeros((int(height), int(width), 3), np.uint8)
+        K = default_intrinsics(int(width), int(height))
+        counts = people or (self._stages.buckets if self._stages is not None else [1])
+        for count in ([None] if self.decoder is None else counts):
+            prompts = None
+            if count:
+                xs = np.linspace(0, width, count + 1)
+                prompts = FramePrompts(people=tuple(
+                    PersonPrompt(person_id=i, box=np.array([xs[i], 0, xs[i + 1], height], np.float32))
+                    for i in range(count)))
+            self.process(frame, K, prompts)
+        return time.perf_counter() - start
+
     def close(self) -> None:
         """Release the models (and GPU memory)."""
         if self._stages is not None:

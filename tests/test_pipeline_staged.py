@@ -47,3 +47,15 @@ def test_staged_path_equals_the_eager_path(assets, profile):
     if profile != "multihmr":
         expected |= {"backbone", "prompt_fusion", "decoder", "body_model"}
     assert expected <= set(staged.timings)
+
+
+def test_warmup_visits_every_people_bucket(assets):
+    pipe = Pipeline(PipelineConfig(
+        profile="prompthmr", smplx_model=str(assets), resolution=224, max_people=3, device="cpu",
+        prompthmr_checkpoint=str(assets / "prompthmr" / "checkpoint.ckpt")))
+    pipe._stages = pipe._make_stages()
+    seen = []
+    decode = pipe._stages.decode
+    pipe._stages.decode = lambda boxes: seen.append(len(boxes)) or decode(boxes)
+    assert pipe.warmup(W, H) > 0
+    assert seen == [1, 2, 3]
