@@ -213,7 +213,7 @@ class PhmrNode(LifecycleNode):
         """PipelineConfig from the parameters; without checkpoints, the library's default model
         (today tiny RANDOM WEIGHTS stand-ins, announced in the log) so that a bare
         ``ros2 launch ros_phmr phmr.launch.py`` runs end to end."""
-        from ros_phmr.demo import default_model_config
+        from ros_phmr.demo import RANDOM_WEIGHTS_LABEL, default_model_config, random_assets_dir
         from ros_phmr.pipeline import PipelineConfig
 
         params = self._params
@@ -222,7 +222,10 @@ class PhmrNode(LifecycleNode):
         if params["smplx_model"]:
             raise ValueError("smplx_model needs prompthmr_checkpoint/multihmr_checkpoint (the "
                              "default random-weight model brings its own synthetic body)")
-        default = default_model_config(device=params["device"], log=self.get_logger().warning)
+        default = default_model_config(device=params["device"], log=None)
+        self.get_logger().warning(
+            f"model: {RANDOM_WEIGHTS_LABEL}; set the prompthmr_checkpoint/multihmr_checkpoint "
+            f"parameters for real checkpoints (stand-ins in {random_assets_dir()})")
         return PipelineConfig.from_parameters({
             **params, "prompthmr_checkpoint": default.prompthmr_checkpoint,
             "multihmr_checkpoint": default.multihmr_checkpoint,
