@@ -1,6 +1,7 @@
 """ros_phmr_msgs definitions: they parse with rosbags next to the real vision_msgs/hri_msgs,
 follow rosidl naming rules, are documented, and the package files list them all."""
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -152,6 +153,22 @@ def test_type_hashes_are_pinned():
     current = {name: typestore.hash_rihs01(f"ros_phmr_msgs/msg/{name}")
                for name in sorted(EXPECTED_MESSAGES)}
     assert current == pinned
+
+
+def test_pinned_hashes_equal_the_ones_rosidl_generated():
+    """Where ros_phmr_msgs is built, rosidl's own type descriptions carry the pinned hashes."""
+    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    built = [Path(p) / "share" / "ros_phmr_msgs" / "msg" for p in prefixes
+             if (Path(p) / "share" / "ros_phmr_msgs" / "msg" / "HumanMesh.json").is_file()]
+    if not built:
+        pytest.skip("ros_phmr_msgs is not built here (no rosidl type description JSON)")
+    pinned = json.loads(HASHES.read_text())
+    generated = {}
+    for name in pinned:
+        description = json.loads((built[0] / f"{name}.json").read_text())
+        generated[name] = next(h["hash_string"] for h in description["type_hashes"]
+                               if h["type_name"] == f"ros_phmr_msgs/msg/{name}")
+    assert generated == pinned
 
 
 def test_msg_dir_is_found_in_the_source_tree(monkeypatch):
