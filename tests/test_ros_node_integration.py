@@ -140,6 +140,7 @@ def graph(tmp_path_factory):
     time.sleep(1.0)  # discovery
     yield g
     executor.shutdown()
+    node.close()
     node.destroy_node()
     client.destroy_node()
     rclpy.shutdown()

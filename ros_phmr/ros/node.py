@@ -267,9 +267,16 @@ class PhmrNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        self.close()
+        return TransitionCallbackReturn.SUCCESS
+
+    def close(self) -> None:
+        """Stop the worker and release the models and the Foxglove server (idempotent); for
+        the shutdown transition and for a process ended by a signal."""
         if self._worker is not None:
             self._worker.stop()
-        return TransitionCallbackReturn.SUCCESS
+            self._worker = None
+        self._release_models()
 
     # -- callbacks ------------------------------------------------------------------------
 
@@ -476,6 +483,7 @@ def main(args=None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        node.close()
         node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()

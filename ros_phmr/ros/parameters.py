@@ -88,7 +88,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("publish_markers", False, "Also publish ~/markers (visualization_msgs/"
               "MarkerArray) for RViz: one marker per person, coloured by id."),
     ParamSpec("marker_style", "skeleton", "~/markers content: 'skeleton' (LINE_LIST of the "
-              "SMPL-X bones, cheap) or 'mesh' (TRIANGLE_LIST, ~1.5 MB per person and frame).",
+              "SMPL-X bones, cheap) or 'mesh' (TRIANGLE_LIST: ~1.5 MB and, in rclpy, ~0.4 s per "
+              "person and frame, since Marker points are one Python object each).",
               choices=("skeleton", "mesh")),
     # built-in Foxglove server (foxglove-sdk), independent of any ROS bridge
     ParamSpec("foxglove_server", False, "Serve images, meshes, skeletons and interactions to "
