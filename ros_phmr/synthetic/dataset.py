@@ -23,7 +23,8 @@ from .splat_raster import render_fragments
 NUM_BETAS = 10
 HEAD_JOINT = 15
 BODY_JOINTS = 22
-# Body-part groups for clothing colours, by the joint that skins a vertex most.
+# Colour groups: 0 skin, 1 top, 2 trousers, 3 shoes (by the joint that skins a vertex most), 4 shirt front, 5 face.
+TOP, SHIRT_FRONT, FACE, COLOUR_GROUPS = 1, 4, 5, 6
 _PART_OF_JOINT = [1, 2, 2, 1, 2, 2, 1, 2, 2, 1, 3, 3, 0, 1, 1, 0, 1, 1, 1, 1, 0, 0] + [0] * 33
 
 
@@ -97,6 +98,14 @@ class SyntheticBatchMaker:
             body_joint.append(j)
         vertex_joint = torch.tensor(body_joint, device=device)[body.lbs_weights.argmax(1)]
         self.face_joint = vertex_joint[body.faces[:, 0]]                                    # (F,)
+        # Front and back must look different: a left-right symmetric mannequin in one colour
+        # per part looks the same from the front and from behind, and heading becomes
+        # unlearnable. The front of the shirt and the face get colours of their own.
+        tri = body.v_template[body.faces]                                                   # (F, 3, 3)
+        normal = torch.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], dim=-1)
+        front = F.normalize(normal, dim=-1)[:, 2] > 0.3                                     # faces +z (forward)
+        self.face_part = torch.where(front & (self.face_part == TOP), SHIRT_FRONT, self.face_part)
+        self.face_part = torch.where(front & (self.face_joint == HEAD_JOINT), FACE, self.face_part)
 
     @property
     def device(self) -> torch.device:
@@ -180,7 +189,7 @@ class SyntheticBatchMaker:
         light = F.normalize(torch.stack([2 * r(B) - 1, -0.5 - r(B), -0.3 - r(B)], -1), dim=-1)   # towards light
         ambient = 0.25 + 0.3 * r(B)
         lambert = (n_pix * light.view(B, 1, 1, 3)).sum(-1).clamp(min=0)         # (B, H, W)
-        palette = r(B, P, 4, 3) * 0.85 + 0.1                                    # colour per person and part
+        palette = r(B, P, COLOUR_GROUPS, 3) * 0.85 + 0.1                        # colour per person and group
         albedo = palette[b_idx, s, self.face_part[f]]                           # (B, H, W, 3)
         shade = (ambient.view(B, 1, 1) + (1 - ambient.view(B, 1, 1)) * lambert)[..., None]
         people = (albedo * shade).permute(0, 3, 1, 2)                           # (B, 3, H, W)
