@@ -43,14 +43,15 @@ class Graph:
     def __init__(self, node, client):
         self.node, self.client = node, client
         self.received = {"meshes": [], "topology": [], "interactions": [], "markers": [],
-                         "diagnostics": [], "tracked": [], "tf": []}
+                         "diagnostics": [], "tracked": [], "tf": [], "refined": []}
         subs = [(msgs.HumanMeshArray, "/phmr_node/meshes", "meshes", RELIABLE),
                 (msgs.MeshTopology, "/phmr_node/mesh_topology", "topology", LATCHED),
                 (msgs.InteractionArray, "/phmr_node/interactions", "interactions", RELIABLE),
                 (MarkerArray, "/phmr_node/markers", "markers", RELIABLE),
                 (DiagnosticArray, "/diagnostics", "diagnostics", 10),
                 (IdsList, "/humans/bodies/tracked", "tracked", RELIABLE),
-                (TFMessage, "/tf", "tf", 100)]
+                (TFMessage, "/tf", "tf", 100),
+                (msgs.HumanMeshArray, "/phmr_node/meshes_refined", "refined", RELIABLE)]
         for cls, topic, key, qos in subs:
             client.create_subscription(cls, topic, self.received[key].append, qos)
         pub = client.create_publisher
@@ -60,6 +61,7 @@ class Graph:
         self.boxes = pub(Detection2DArray, "/phmr_node/prompts/boxes", RELIABLE)
         self.masks = pub(msgs.MaskPrompt, "/phmr_node/prompts/masks", RELIABLE)
         self.pairs = pub(msgs.InteractionPrompt, "/phmr_node/prompts/interaction", RELIABLE)
+        self.contacts = pub(msgs.ContactConstraintArray, "/phmr_node/prompts/contacts", RELIABLE)
         self._change = client.create_client(ChangeState, "/phmr_node/change_state")
         self._get = client.create_client(GetState, "/phmr_node/get_state")
         self.set_text = client.create_client(SetTextPrompt, "/phmr_node/set_text_prompt")
@@ -152,6 +154,8 @@ def test_images_in_meshes_out(graph):
     text.header.stamp.sec = 100
     graph.text.publish(text)
     rng = np.random.default_rng(0)
+    graph.info.publish(camera_info(image_msg(100, 0).header))  # before the first image
+    time.sleep(0.3)
     stamps = set()
     for i in range(FRAMES):
         img = image_msg(100, i * 1000, rng)
@@ -260,6 +264,41 @@ def test_bad_input_is_counted_and_the_node_keeps_running(graph):
     graph.image.publish(image_msg(201, 0, rng))
     assert graph.wait_for(lambda: len(got["meshes"]) > before)
     assert not got["meshes"][-1].default_intrinsics
+
+
+def test_contact_constraints_give_refined_meshes(graph):
+    got = graph.received
+    still = image_msg(400, 0, np.random.default_rng(7))  # the same picture: tracks persist
+    graph.info.publish(camera_info(still.header))
+    for i in range(4):
+        still.header.stamp.nanosec = i
+        before = len(got["meshes"])
+        graph.image.publish(still)
+        assert graph.wait_for(lambda: len(got["meshes"]) > before)
+    ids = sorted(p.track_id for p in got["meshes"][-1].meshes)
+    assert len(ids) >= 2, f"the random detector found {len(ids)} tracked people"
+    contacts = msgs.ContactConstraintArray(num_samples=1)
+    contacts.header.stamp.sec = 400
+    contacts.constraints = [msgs.ContactConstraint(person_a=ids[0], person_b=ids[1],
+                                                   sample_index=0, regions_a=["hand"],
+                                                   regions_b=["head/chest"])]
+    graph.contacts.publish(contacts)
+    time.sleep(0.5)
+    still.header.stamp.nanosec = 10
+    graph.image.publish(still)
+    assert graph.wait_for(lambda: got["refined"], timeout=120)
+    refined = got["refined"][-1]
+    assert (refined.header.stamp.sec, refined.header.stamp.nanosec) == (400, 10)
+    plain = next(m for m in got["meshes"] if m.header.stamp.nanosec == 10
+                 and m.header.stamp.sec == 400)
+    assert sorted(p.track_id for p in refined.meshes) == sorted(p.track_id for p in plain.meshes)
+    before = {p.track_id: np.asarray(p.body_pose) for p in plain.meshes}
+    moved = {p.track_id for p in refined.meshes
+             if not np.array_equal(np.asarray(p.body_pose), before[p.track_id])}
+    assert moved and moved <= {ids[0], ids[1]}  # only the constrained pair is re-posed
+    assert graph.wait_for(lambda: "refinement/completed" in {
+        kv.key for s in got["diagnostics"][-1].status for kv in s.values})
+    print(f"\ncontact refinement of ids {ids[:2]}: {len(got['refined'])} ~/meshes_refined")
 
 
 def test_lifecycle_deactivate_cleanup_and_back(graph):

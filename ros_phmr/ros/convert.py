@@ -499,3 +499,10 @@ def contact_constraints_from_msg(msg, region_names: Optional[Sequence[str]] = No
     result = [ContactSamples(a, b, tuple(tuple(s) for s in samples))
               for (a, b), samples in sorted(per_pair.items())]
     return result, drops
+
+
+def contact_sample_pairs(contact: ContactSamples) -> list:
+    """``contact.samples`` as lists of (region of a, region of b) strings, alternatives joined
+    with '/' again: the form ``ros_phmr.refine.ContactConstraint.samples`` takes."""
+    return [[("/".join(alts_a), "/".join(alts_b)) for alts_a, alts_b in sample]
+            for sample in contact.samples]

@@ -18,6 +18,7 @@ data between it and rclpy.
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 
@@ -31,8 +32,8 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
-from ros_phmr_msgs.msg import (HumanMeshArray, InteractionArray, InteractionPrompt,
-                               MaskPrompt, MeshTopology, TextPrompt)
+from ros_phmr_msgs.msg import (ContactConstraintArray, HumanMeshArray, InteractionArray,
+                               InteractionPrompt, MaskPrompt, MeshTopology, TextPrompt)
 from ros_phmr_msgs.srv import SetTextPrompt
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -62,6 +63,18 @@ _PROMPT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 _LATCHED_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                           durability=DurabilityPolicy.TRANSIENT_LOCAL)
 _ROI_IDLE_S = 5.0  # forget a body's roi publisher after this long unseen
+_CONTACT_TOLERANCE_NS = 50_000_000  # a contact constraint may apply this long before its stamp
+
+
+class _ToRclpyLogger(logging.Handler):
+    """Forwards a library's Python log records to the node's rclpy logger."""
+
+    def __init__(self, logger) -> None:
+        super().__init__()
+        self._logger = logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._logger.error(self.format(record))
 
 
 def _descriptor(spec) -> ParameterDescriptor:
@@ -142,12 +155,17 @@ class PhmrNode(LifecycleNode):
                 contact_threshold=self._params["contact_threshold"]))
             self._faces = self._pipeline.faces  # (F, 3) uint32
             self._foxglove = self._start_foxglove()
+            self._refiner = self._start_refiner()
         except (ValueError, FileNotFoundError, RuntimeError, OSError) as err:
             self.get_logger().error(f"configure failed: {err}")
             self._release_models()
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(f"models loaded: {self._pipeline.describe()}")
         self._prompts = PromptStore(expire_after_s=self._params["prompt_expiry_s"])
+        self._contacts = None  # (stamp ns, [refine.ContactConstraint]) of the latest array
+        self._pub_refined = (self.create_lifecycle_publisher(HumanMeshArray, "~/meshes_refined",
+                                                             _OUTPUT_QOS)
+                             if self._refiner is not None else None)
         self._pub_meshes = self.create_lifecycle_publisher(HumanMeshArray, "~/meshes",
                                                            _OUTPUT_QOS)
         self._pub_topology = self.create_lifecycle_publisher(MeshTopology, "~/mesh_topology",
@@ -190,6 +208,8 @@ class PhmrNode(LifecycleNode):
                                      _PROMPT_QOS, callback_group=prompts),
             self.create_subscription(InteractionPrompt, "~/prompts/interaction",
                                      self._on_interaction, _PROMPT_QOS, callback_group=prompts),
+            self.create_subscription(ContactConstraintArray, "~/prompts/contacts",
+                                     self._on_contacts, _PROMPT_QOS, callback_group=prompts),
         ]
         self._active_services.append(self.create_service(SetTextPrompt, "~/set_text_prompt",
                                                   self._on_set_text, callback_group=prompts))
@@ -245,7 +265,22 @@ class PhmrNode(LifecycleNode):
         self.get_logger().info(f"Foxglove server listening on {live.url}")
         return live
 
+    def _start_refiner(self):
+        """Contact-constrained refinement on its own thread when contact_refinement is set."""
+        if not self._params["contact_refinement"]:
+            return None
+        from ros_phmr.refine import ContactRefiner, RefineWorker
+
+        log = logging.getLogger(f"ros_phmr.ros.node.refine.{id(self)}")
+        log.setLevel(logging.ERROR)  # refused constraints come back as drops: counted, logged once
+        log.propagate = False
+        log.addHandler(_ToRclpyLogger(self.get_logger()))
+        return RefineWorker(ContactRefiner(self._pipeline.body), self._on_refined, logger=log)
+
     def _release_models(self) -> None:
+        if getattr(self, "_refiner", None) is not None:
+            self._refiner.close()
+        self._refiner = None
         if getattr(self, "_foxglove", None) is not None:
             self._foxglove.close()
         self._foxglove = None
@@ -258,7 +293,7 @@ class PhmrNode(LifecycleNode):
         self._release_models()
         self.destroy_timer(self._diag_timer)
         for pub in (self._pub_meshes, self._pub_topology, self._pub_tracked,
-                    self._pub_interactions, self._pub_markers):
+                    self._pub_interactions, self._pub_markers, self._pub_refined):
             if pub is not None:
                 self.destroy_lifecycle_publisher(pub)
         for pub in [self._pub_diag, self._tf.pub_tf] + [p for p, _ in self._roi_pubs.values()]:
@@ -326,6 +361,28 @@ class PhmrNode(LifecycleNode):
         self._report(drops)
         self._report(self._prompts.set_interaction(stamp_to_ns(msg.header.stamp), pairs))
 
+    def _on_contacts(self, msg: ContactConstraintArray) -> None:
+        if self._refiner is None:
+            self._report([Drop("contact_refinement_off", "ContactConstraintArray ignored: "
+                                                         "parameter contact_refinement is false")])
+            return
+        from ros_phmr.refine import ContactConstraint
+
+        contacts, drops = convert.contact_constraints_from_msg(msg)
+        self._report(drops)
+        self._contacts = (stamp_to_ns(msg.header.stamp), [
+            ContactConstraint(c.person_a, c.person_b, convert.contact_sample_pairs(c))
+            for c in contacts])
+
+    def _active_contacts(self, stamp_ns: int) -> list:
+        """The latest contact constraints when they apply to a frame of this stamp."""
+        if self._contacts is None:
+            return []
+        given, constraints = self._contacts
+        expiry = int(self._params["prompt_expiry_s"] * 1e9)
+        applies = given - _CONTACT_TOLERANCE_NS <= stamp_ns <= given + expiry
+        return constraints if applies else []
+
     # -- worker ---------------------------------------------------------------------------
 
     def _process(self, item) -> None:
@@ -355,10 +412,22 @@ class PhmrNode(LifecycleNode):
         if self._foxglove is not None:
             self._foxglove.publish(stamp, image, K, result.people, self._faces,
                                    result.interactions, frame_id=frame_id)
+        contacts = self._active_contacts(stamp) if self._refiner is not None else []
+        if contacts:  # refined people follow on ~/meshes_refined, stamped like this frame
+            self._report(self._refiner.submit(result.people, contacts, K,
+                                              (stamp, frame_id, width, height, K, guessed)))
         self._latencies.add({"queue": t0 - received, "decode": decode_s, **result.timings,
                              "publish": time.perf_counter() - t1,
                              "total": time.perf_counter() - received})
         self._output_rate.tick()
+
+    def _on_refined(self, people, frame) -> None:
+        """Refinement results (on the refinement thread): the frame's people after
+        contact-constrained refinement, published with that frame's header."""
+        stamp, frame_id, width, height, K, guessed = frame
+        self._pub_refined.publish(fill_message(HumanMeshArray(), convert.mesh_array_fields(
+            stamp, frame_id, people, self._params["publish_vertices"], image_width=width,
+            image_height=height, k=K, default_intrinsics=guessed)))
 
     def _intrinsics(self, width: int, height: int) -> tuple[np.ndarray, bool]:
         info = self._camera_info
@@ -458,6 +527,10 @@ class PhmrNode(LifecycleNode):
             "frames_dropped": str(slot.dropped if slot else 0),
             "camera_info": "received" if self._camera_info is not None else "missing",
         }
+        refiner = getattr(self, "_refiner", None)
+        if refiner is not None:
+            for key, count in sorted(refiner.counts.items()):
+                values[f"refinement/{key}"] = str(count)
         for kind, count in sorted(self._drops.counts().items()):
             values[f"drops/{kind}"] = str(count)
         for stage, pct in sorted(self._latencies.percentiles_ms().items()):

@@ -72,6 +72,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec("contact_threshold", 0.02, "Surface distance in metres under which two people's "
               "body regions count as in contact (~/interactions).", min_value=0.0,
               max_value=1.0),
+    ParamSpec("contact_refinement", True, "Refine the poses of people named in a "
+              "ContactConstraintArray (~/prompts/contacts) so that the named regions touch; "
+              "results on ~/meshes_refined (a thread of its own; nothing runs without "
+              "constraints)."),
     ParamSpec("interaction_max_distance", 0.5, "~/interactions lists the pairs closer than "
               "this (metres, surface to surface), in contact, or named in a prompt.",
               min_value=0.0, max_value=100.0),
