@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "contact refinement of two people (uses --device, --smplx, --json)")
     bench.add_argument("--sequences", type=_positive_int, default=20, help="tracking: walker sequences")
     bench.add_argument("--sequence-frames", type=_positive_int, default=300, help="tracking: frames each")
-    bench.add_argument("--iterations", type=_positive_int, default=40, help="refine: Adam steps")
+    bench.add_argument("--iterations", type=_positive_int, help="refine: Adam steps (default: the refiner's)")
     bench.add_argument("--repeats", type=_positive_int, default=10, help="refine: timed calls per scene")
     bench.set_defaults(func=_cmd_bench)
 
