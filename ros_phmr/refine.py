@@ -47,7 +47,7 @@ import torch
 from ros_phmr.body import BodyModel, layout, pose_from_axis_angle
 from ros_phmr.drops import Drop
 from ros_phmr.geometry.projection import project_points
-from ros_phmr.geometry.rotations import matrix_to_axis_angle
+from ros_phmr.geometry.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from ros_phmr.interaction import farthest_point_samples
 from ros_phmr.people import PersonEstimate
 
@@ -77,13 +77,18 @@ class ContactConstraint:
 class RefineConfig:
     """Loss weights, step sizes and the fixed iteration budget.
 
+    25 iterations: two people refine in 18-20 ms on one H200 (CUDA graph, measured with the
+    final posing still outside the graph, which cost 4-5 ms of that) with every contact scene's
+    touching parts within 7 mm (40 iterations: within 3 mm, 30 ms); see
+    bench/results/2026-11-21_h200_refine_bd8e74a.json.
+
     ``contact_margin`` (m): distances below it cost nothing (surfaces this close touch).
     ``reprojection_weight`` applies to the mean squared pixel change of the body joints,
     ``pose_weight`` to the mean squared rotation increment (rad^2), ``penetration_weight`` to
     squared sphere overlaps (m^2).
     """
 
-    iterations: int = 40
+    iterations: int = 25
     pose_lr: float = 0.03
     transl_lr: float = 0.01
     contact_weight: float = 100.0
@@ -276,12 +281,13 @@ def _host_inputs(refiner: "ContactRefiner", people: list[PersonEstimate], index:
     n = len(sel)
     f32 = lambda name: torch.as_tensor(np.stack([getattr(p, name) for p in sel]),   # noqa: E731
                                        dtype=torch.float32)
-    rot = pose_from_axis_angle(f32("global_orient"), f32("body_pose"), f32("left_hand_pose"),
-                               f32("right_hand_pose"), f32("jaw_pose"))
-    eye = torch.eye(3).expand(n, 1, 3, 3)
+    aa = lambda name: f32(name).reshape(n, -1, 3)                                     # noqa: E731
     # smplx's joint order: root, 21 body, jaw, left eye, right eye, 15 left hand, 15 right hand.
-    rot0 = torch.cat([rot["global_orient"][:, None], rot["body_pose"], rot["jaw_pose"][:, None],
-                      eye, eye, rot["left_hand_pose"], rot["right_hand_pose"]], 1)   # (n, 55, 3, 3)
+    pose_aa = torch.cat([aa("global_orient"), aa("body_pose"), aa("jaw_pose"), torch.zeros(n, 2, 3),
+                         aa("left_hand_pose"), aa("right_hand_pose")], 1)             # (n, 55, 3)
+    if pose_aa.shape[1] != len(body.parents):
+        raise ValueError(f"people's poses give {pose_aa.shape[1]} joints, the body model has "
+                         f"{len(body.parents)}")
     fit = lambda v, k: torch.nn.functional.pad(v, (0, max(0, k - v.shape[1])))[:, :k]  # noqa: E731
     coeffs = torch.cat([fit(f32("betas"), body.num_betas),
                         fit(f32("expression"), body.num_expression)], 1)              # (n, Kc)
@@ -316,7 +322,7 @@ def _host_inputs(refiner: "ContactRefiner", people: list[PersonEstimate], index:
     weights = torch.zeros(S)
     weights[:len(sample_weight)] = torch.tensor(sample_weight)
     pairs = sorted({(pos[int(c.id_a)], pos[int(c.id_b)]) for c in constraints})
-    host = {"rot0": rot0, "coeffs": coeffs, "transl0": f32("transl"),
+    host = {"pose_aa": pose_aa, "coeffs": coeffs, "transl0": f32("transl"),
             "K": torch.as_tensor(np.asarray(K), dtype=torch.float32),
             "rows_a": torch.from_numpy(rows[0].reshape(-1)), "rows_b": torch.from_numpy(rows[1].reshape(-1)),
             "reading_matrix": reading_matrix, "sample_mask": sample_mask, "sample_weight": weights,
@@ -327,7 +333,7 @@ def _host_inputs(refiner: "ContactRefiner", people: list[PersonEstimate], index:
 def _signature(cfg: RefineConfig, inputs: dict) -> tuple:
     """Layout of a problem (config, people, padded constraint sizes): problems of one layout
     share a captured graph."""
-    return (cfg, inputs["rot0"].shape[0], tuple(inputs["reading_matrix"].shape),
+    return (cfg, inputs["pose_aa"].shape[0], tuple(inputs["reading_matrix"].shape),
             tuple(inputs["sample_mask"].shape), tuple(inputs["pen_a"].shape))
 
 
@@ -344,7 +350,7 @@ class _Problem:
     kernels); the constant 4th coordinate leaves every distance unchanged.
     """
 
-    INPUTS = ("rot0", "coeffs", "transl0", "K", "rows_a", "rows_b", "reading_matrix",
+    INPUTS = ("pose_aa", "coeffs", "transl0", "K", "rows_a", "rows_b", "reading_matrix",
               "sample_mask", "sample_weight", "pen_a", "pen_b")
 
     def __init__(self, refiner: "ContactRefiner", people: list[PersonEstimate], index: list[int],
@@ -356,7 +362,7 @@ class _Problem:
         self.refiner, self.cfg = refiner, cfg
         for name in self.INPUTS:
             setattr(self, name, host[name].to(dev))
-        n, J = host["rot0"].shape[:2]
+        n, J = host["pose_aa"].shape[:2]
         B = layout.NUM_BODY_JOINTS
         self.n = n
         # Constants of the signature (people count, config): weights folded into masks.
@@ -404,8 +410,9 @@ class _Problem:
     @torch.no_grad()
     def prepare(self) -> None:
         """Shaped rest joints and subset vertices, fixed pose correctives, local transforms."""
-        r, n, J = self.refiner, self.n, self.rot0.shape[1]
+        r, n, J = self.refiner, self.n, self.pose_aa.shape[1]
         body = r.body
+        self.rot0 = axis_angle_to_matrix(self.pose_aa)                                # (n, 55, 3, 3)
         rest = body.joint_template + (self.coeffs @ body.joint_shape_basis).view(n, J, 3)
         feat = (self.rot0[:, 1:] - torch.eye(3, device=rest.device)).reshape(n, -1)  # (n, 486)
         v = (r.v_template_subset + (self.coeffs @ r.shape_basis_subset).view(n, -1, 3)
@@ -489,8 +496,28 @@ class _Problem:
             self.v.mul_(b2).addcmul_(grad, grad, value=1.0 - b2)
             self.x.addcdiv_(self.m * self.lr, self.v.sqrt().add_(1e-8 * c2), value=-decay * c2 / c1)
 
+    @torch.no_grad()
+    def pose_final(self) -> None:
+        """The refined people through the full body model (``final_*``: body-pose axis-angles
+        (n, 21, 3), translation (n, 3), joints (n, 127, 3), pixels (n, 127, 2), vertices
+        (n, V, 3)), on the device and inside the graph: posing them afterwards from Python
+        would cost more than the optimisation's replay."""
+        n, B, nb = self.n, layout.NUM_BODY_JOINTS, self.refiner.body.num_betas
+        delta = increment_rotation(self.x[:, :-3].view(n, B, 3), self.refiner.half_generators)
+        body_rot = self.rot0_body @ delta                                              # (n, 21, 3, 3)
+        self.final_transl = self.transl0 + self.x[:, -3:]
+        r = self.rot0
+        out = self.refiner.body(global_orient=r[:, 0], body_pose=body_rot, jaw_pose=r[:, 22],
+                                leye_pose=r[:, 23], reye_pose=r[:, 24], left_hand_pose=r[:, 25:40],
+                                right_hand_pose=r[:, 40:55], betas=self.coeffs[:, :nb],
+                                expression=self.coeffs[:, nb:], transl=self.final_transl)
+        self.final_body_aa = matrix_to_axis_angle(body_rot)
+        self.final_joints, self.final_vertices = out.joints, out.vertices
+        self.final_uv = project_points(out.joints, self.K)
+
     def run(self) -> None:
-        """The whole refinement from the inputs: reset, targets, Adam steps, contact after."""
+        """The whole refinement from the inputs: reset, targets, Adam steps, contact after,
+        the refined people posed with the full model."""
         self.prepare()
         with torch.no_grad():
             self.x.zero_(), self.m.zero_(), self.v.zero_()
@@ -501,6 +528,7 @@ class _Problem:
             self.step(i)
         with torch.no_grad():
             self.after.copy_(self.contact_per_sample(self.term_distances(self.pose_h(self.x)[0])))
+        self.pose_final()
 
 
 class ContactRefiner:
@@ -568,11 +596,10 @@ class ContactRefiner:
         timings = {"setup": time.perf_counter() - clock}
         lap = time.perf_counter()
         problem = self._optimise(source, host)
-        x = problem.x.cpu()                                                          # syncs
         before, after = problem.before.cpu().numpy(), problem.after.cpu().numpy()
         timings["optimise"] = time.perf_counter() - lap
         lap = time.perf_counter()
-        refined = self._finish(people, involved, problem, x)
+        refined = self._finish(people, involved, problem)
         timings["finish"] = time.perf_counter() - lap
         seconds = time.perf_counter() - clock
         change = np.concatenate([np.linalg.norm(refined[i].joints_2d[:NUM_BODY_JOINTS_2D]
@@ -621,24 +648,19 @@ class ContactRefiner:
             problem.run()
         return graph
 
-    @torch.no_grad()
-    def _finish(self, people: list[PersonEstimate], involved: list[int], problem: _Problem,
-                x: torch.Tensor) -> list[PersonEstimate]:
-        """Refined people (from the optimised increments ``x``, on the host) posed with the
-        full body model."""
-        n = len(involved)
-        rot0_body = problem.rot0[:, 1:1 + layout.NUM_BODY_JOINTS].cpu()
-        delta = increment_rotation(x[:, :-3].view(n, layout.NUM_BODY_JOINTS, 3),
-                                   0.5 * skew_generators())
-        body_aa = matrix_to_axis_angle(rot0_body @ delta).numpy()                     # (n, 21, 3)
+    @staticmethod
+    def _finish(people: list[PersonEstimate], involved: list[int], problem: _Problem) -> list[PersonEstimate]:
+        """The refined people, read back from the problem's final buffers."""
+        body_aa = problem.final_body_aa.cpu().numpy()                                 # (n, 21, 3)
+        transl = problem.final_transl.cpu().numpy().astype(np.float64)                # (n, 3)
+        joints, uv = problem.final_joints.cpu().numpy(), problem.final_uv.cpu().numpy()
+        with_vertices = any(people[i].vertices is not None for i in involved)
+        verts = problem.final_vertices.cpu().numpy() if with_vertices else None
         out = list(people)
         for k, i in enumerate(involved):
-            transl = np.asarray(people[i].transl, np.float64) + x[k, -3:].numpy()
-            out[i] = replace(people[i], body_pose=body_aa[k], transl=transl)
-        posed = pose_people(self.body, [out[i] for i in involved], problem.source[3],
-                            with_vertices=any(people[i].vertices is not None for i in involved))
-        for k, i in enumerate(involved):
-            out[i] = posed[k]
+            count = people[i].joints_3d.shape[0]
+            out[i] = replace(people[i], body_pose=body_aa[k], transl=transl[k], joints_3d=joints[k, :count],
+                             joints_2d=uv[k, :count], vertices=None if verts is None else verts[k])
         return out
 
 

@@ -13,7 +13,7 @@ from ros_phmr.demo import synthetic_model_path
 from ros_phmr.refine import (ContactConstraint, ContactRefiner, RefineConfig, RefineWorker,
                              _Problem, _sample_assignments, region_choices, samples_from_tables)
 
-ITERATIONS = 40
+ITERATIONS = RefineConfig().iterations  # what ships is what is tested
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -209,7 +209,7 @@ def summarise(report: dict) -> dict:
     for name, stage in report.items():
         if "scenes" in stage:
             out["ms_per_refine"][name] = {k: round(sc["ms_median"], 3) for k, sc in stage["scenes"].items()}
-    long, short = report.get("cuda_graph", {}), report.get("cuda_graph_25_iterations", {})
+    long, short = report.get("cuda_graph_40_iterations", {}), report.get("cuda_graph", {})
     if "scenes" in long and "scenes" in short:
         steps = long["config"]["iterations"] - short["config"]["iterations"]
         out["ms_per_step_cuda_graph"] = {
@@ -227,7 +227,8 @@ def bench_command(args) -> int:
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    config = RefineConfig(iterations=args.iterations, cuda_graph=not args.no_graphs)
+    config = RefineConfig(iterations=args.iterations or RefineConfig().iterations,
+                          cuda_graph=not args.no_graphs)
     report = run_refine_bench(device, config=config, repeats=args.repeats,
                               model_path=str(args.smplx) if args.smplx else None)
     for kind, sc in report["scenes"].items():
@@ -243,7 +244,7 @@ def bench_command(args) -> int:
 
 
 def main(argv=None) -> int:
-    """``python -m ros_phmr.bench.refine_bench --out FILE``: CUDA graphs (40 and 25 iterations),
+    """``python -m ros_phmr.bench.refine_bench --out FILE``: CUDA graphs (default and 40 iterations),
     CUDA eager, CPU, then CUDA graphs with torch.compile (slow to compile, so last); each stage
     written as soon as it is done, so a run cut short keeps what it measured."""
     import argparse
@@ -261,10 +262,11 @@ def main(argv=None) -> int:
     stages = [("cpu", "cpu", RefineConfig(cuda_graph=False), slow)]
     if torch.cuda.is_available():
         stages = [("cuda_graph", "cuda", RefineConfig(), args.repeats),
-                  ("cuda_graph_25_iterations", "cuda", RefineConfig(iterations=25), args.repeats),
+                  ("cuda_graph_40_iterations", "cuda", RefineConfig(iterations=40), args.repeats),
                   ("cuda_eager", "cuda", RefineConfig(cuda_graph=False), slow)] + stages
         if not args.no_compile:
-            stages.append(("cuda_graph_compiled", "cuda", RefineConfig(compile=True), args.repeats))
+            stages.append(("cuda_graph_compiled_40_iterations", "cuda",
+                           RefineConfig(iterations=40, compile=True), args.repeats))
     report = {}
     for name, device, config, repeats in stages:
         try:
