@@ -4,17 +4,19 @@ bodies, optional RViz markers and Foxglove output, and diagnostics out.
 A lifecycle node (``ros2 lifecycle set /phmr_node configure|activate|deactivate|cleanup``):
 
 - configure: validate parameters, load the models (seconds: checkpoints, CUDA context),
-  create publishers and publish the latched mesh topology;
-- activate: subscribe to the camera and prompt topics and start the worker;
+  start the optional Foxglove server and contact-refinement thread, create publishers;
+- activate: publish the latched mesh topology, subscribe to the camera and prompt topics and
+  start the worker;
 - deactivate: unsubscribe and stop the worker; cleanup: release the models and GPU memory.
 
 Threading: the image callback only drops the message into a one-frame slot (latest frame
 wins; a replaced frame is counted as dropped) and returns. One worker thread decodes,
 estimates and publishes. Prompt callbacks run in their own callback group so that they are
-never stuck behind images. Everything that is not ROS plumbing lives in the library
-(``ros_phmr.perception``: pipeline + tracker + contacts, ``ros_phmr.prompts``,
-``ros_phmr.ros.convert``, ``ros_phmr.viz``); this module only moves
-data between it and rclpy.
+never stuck behind images. Contact refinement (when a ContactConstraintArray applies) runs on
+its own thread and publishes on ~/meshes_refined. Everything that is not ROS plumbing lives in
+the library (``ros_phmr.perception``: pipeline + tracker + contacts, ``ros_phmr.refine``,
+``ros_phmr.prompts``, ``ros_phmr.ros.convert``, ``ros_phmr.viz``); this module only moves data
+between it and rclpy.
 """
 from __future__ import annotations
 
