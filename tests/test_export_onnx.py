@@ -63,3 +63,21 @@ def test_decoder_graph_on_new_people_equals_torch_and_masks_padding(exported):
         np.testing.assert_allclose(got[name], value.numpy(), atol=1e-3)
         np.testing.assert_allclose(got[name][0], direct[name][0].numpy(), atol=1e-3)
         assert not got[name][1:].any()  # padded rows are zeroed
+
+
+def test_export_command_writes_checked_graphs(tmp_path, capsys):
+    import importlib.util
+
+    from ros_phmr.cli import main
+
+    assets = tmp_path / "assets"
+    write_assets(assets, size="tiny", seed=7)
+    common = ["--profile", "multihmr", "--multihmr", str(assets / "multihmr" / "multiHMR_tiny.pt"),
+              "--smplx", str(assets), "--max-people", "2", "--width", "320", "--height", "240"]
+    assert main(["export", "--backend", "onnx", "-o", str(tmp_path / "onnx")] + common) == 0
+    printed = capsys.readouterr().out
+    assert "detector" in printed and "max abs error vs torch" in printed
+    assert (tmp_path / "onnx" / "export.json").is_file()
+    if importlib.util.find_spec("tensorrt") is None:
+        assert main(["export", "--backend", "tensorrt", "-o", str(tmp_path / "trt")] + common) == 1
+        assert "tensorrt" in capsys.readouterr().err

@@ -17,6 +17,7 @@ input, and no operator depends on the data's values for its output shape.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import time
 import warnings
@@ -172,12 +173,16 @@ def export_profile(out_dir, profile: str = "prompthmr+multihmr", prompthmr_check
     graphs = export_pipeline_graphs(pipe, out, image_size=image_size, check=check)
     report = {"profile": profile, "resolution": pipe.decoder_size, "max_people": max_people,
               "opset": OPSET, "graphs": graphs, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (out / "export.json").write_text(json.dumps(report, indent=1))
     if tensorrt:
+        if importlib.util.find_spec("tensorrt") is None:
+            raise ValueError(f"the ONNX graphs are in {out}, but TensorRT engines need the tensorrt "
+                             "package (build them on the target GPU, e.g. the Jetson, where it is installed)")
         from ros_phmr.runtime.tensorrt import build_engine
 
         report["engines"] = {name: str(build_engine(Path(g["path"]), out / "engines"))
                              for name, g in graphs.items()}
-    (out / "export.json").write_text(json.dumps(report, indent=1))
+        (out / "export.json").write_text(json.dumps(report, indent=1))
     return report
 
 
