@@ -15,6 +15,10 @@ import pytest
 rclpy = pytest.importorskip("rclpy", reason="rclpy is not installed (needs a ROS 2 install)")
 msgs = pytest.importorskip("ros_phmr_msgs.msg",
                            reason="ros_phmr_msgs is not built (colcon build the msg/ package)")
+for _module in ("vision_msgs.msg", "hri_msgs.msg", "visualization_msgs.msg",
+                "diagnostic_msgs.msg", "tf2_ros"):  # what phmr_node imports besides rclpy
+    pytest.importorskip(_module, reason=f"{_module} is missing from this ROS 2 install "
+                                        "(package.xml lists what phmr_node needs)")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from hri_msgs.msg import IdsList  # noqa: E402
