@@ -342,7 +342,7 @@ class _Problem:
     """Device buffers of one refinement and the fixed-budget optimisation over them.
 
     ``run`` is the whole optimisation (initial state, 2D targets, ``iterations`` Adam steps,
-    contact before/after): fixed shapes, no host synchronisation, no Python decisions on
+    contact before/after, the refined people posed with the full model): fixed shapes, no host synchronisation, no Python decisions on
     tensor values - on CUDA it is captured once per :meth:`signature` as one CUDA graph and
     later problems are copied into the buffers (:meth:`fill`) and replayed.
 
