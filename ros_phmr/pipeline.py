@@ -392,9 +392,7 @@ class Pipeline:
         lap("preprocess")
         people: list[PersonEstimate] = []
         if self.detector is not None:
-            # Running the detector on a side stream beside the PromptHMR backbone (``beside``) did
-            # not finish on the H200 (cause not found in time): the stages run in order.
-            stages.detect(beside=False)
+            stages.detect()
             lap("detector")
         if self.decoder is None:
             slots = stages.detections()

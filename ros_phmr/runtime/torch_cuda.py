@@ -15,8 +15,11 @@ likewise) that are filled before each replay. People are padded to the next buck
 12, 16, ... max_people) with "no box" prompts, whose outputs are dropped; the decoder treats every
 person independently when nobody interacts, so padding changes nothing for the real people.
 Outputs are static tensors: the caller reads them (``read_people``) before the next frame.
+
+One stream, in order: preprocess, detector (+ read-back of its slots, marked by an event),
+encoder, then decoder and body. The host waits for the detector's event only, so the prompt
+fusion runs while the PromptHMR backbone is still busy on the GPU.
 """
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
@@ -30,8 +33,6 @@ from ros_phmr.runtime.graphs import GraphCache
 from ros_phmr.runtime.people_pack import pack_people, person_tensors
 
 PATCH = 14
-UPLOAD_BANDS = 4  # threads copying a frame into pinned memory
-UPLOAD_THREADING_BYTES = 1 << 20  # smaller frames are copied in one go
 
 
 def people_buckets(max_people: int) -> List[int]:
@@ -75,13 +76,10 @@ class CudaStages:
         self._K_host = self._pinned(torch.zeros(3, 3, 3))
         self._boxes: Dict[int, tuple] = {}  # bucket -> (device (b, 5), pinned (b, 5))
         self._readback: Dict[tuple, torch.Tensor] = {}  # key -> pinned copy of a packed result
-        self._det_ready = torch.cuda.Event() if self.cuda else None
-        self._side = torch.cuda.Stream(device) if self.cuda else None  # detector beside the encoder
+        self._det_ready = torch.cuda.Event() if self.cuda else None  # detector results on the host
         self._shape = None
         self._pre = self._det = self._emb = self._params = None
         self._people = None
-        self._pool = None  # upload threads, started on the first large frame
-        self.threaded_upload = False
 
     # -- per frame --------------------------------------------------------------------
 
@@ -94,7 +92,8 @@ class CudaStages:
             entry = self._frames[shape] = (torch.empty(image.shape, dtype=torch.uint8, device=self.device),
                                            self._pinned(torch.empty(image.shape, dtype=torch.uint8)))
         device_frame, host_frame = entry
-        self._copy_frame(image, host_frame, device_frame)
+        np.copyto(host_frame.numpy(), image)  # one host copy: threaded bands measured slower
+        device_frame.copy_(host_frame, non_blocking=True)
         Ks = self._K_host.numpy()
         Ks[0] = K
         Ks[1] = K if K_detector is None else K_detector
@@ -115,11 +114,11 @@ class CudaStages:
 
         self._pre = self.graphs.run(("preprocess",) + self._shape, run)
 
-    def detect(self, beside: bool = False) -> None:
+    def detect(self) -> None:
         """Launch the detector and the read-back of its per-slot results (no host wait).
 
-        ``beside``: on a side stream, so that it runs concurrently with ``encode`` (the two
-        backbones read the same frame and nothing else of each other's)."""
+        It runs before ``encode`` on the same stream: replaying it on a side stream beside the
+        PromptHMR backbone did not finish on the H200 (2026-11-21; cause not found)."""
         pre, K = self._pre, self._K
         detector = self.detector
 
@@ -143,17 +142,10 @@ class CudaStages:
             packed, layout = pack_people(head)
             return {"tokens": tokens, "packed": packed, "layout": layout}
 
-        if not self.cuda:
-            self._det = run()
-            self._host_copy(("detector",) + self._shape, self._det["packed"])
-            return
-        main = torch.cuda.current_stream(self.device)
-        stream = self._side if beside else main
-        stream.wait_stream(main)
-        with torch.cuda.stream(stream):
-            self._det = self.graphs.run(("detector",) + self._shape, run)
-            self._host_copy(("detector",) + self._shape, self._det["packed"])
-            self._det_ready.record(stream)
+        self._det = self.graphs.run(("detector",) + self._shape, run)
+        self._host_copy(("detector",) + self._shape, self._det["packed"])
+        if self.cuda:
+            self._det_ready.record()
 
     def detections(self) -> Dict[str, np.ndarray]:
         """Per-slot detector results on the host (waits for the detector only)."""
@@ -250,36 +242,18 @@ class CudaStages:
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _copy_frame(self, image: np.ndarray, host: torch.Tensor, device: torch.Tensor) -> None:
-        """Host frame -> pinned buffer -> device. With ``threaded_upload`` the host copy runs in
-        row bands on worker threads, each band's DMA queued as soon as it is pinned; measured on
-        the H200 host it was slower (0.83-0.96 ms against 0.78 ms for one copy), so it is off."""
-        if not self.threaded_upload or not self.cuda or image.nbytes < UPLOAD_THREADING_BYTES:
-            np.copyto(host.numpy(), image)
-            device.copy_(host, non_blocking=True)
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(UPLOAD_BANDS, thread_name_prefix="ros_phmr_upload")
-        rows = image.shape[0]
-        edges = [rows * i // UPLOAD_BANDS for i in range(UPLOAD_BANDS + 1)]
-        host_np = host.numpy()
-        jobs = [self._pool.submit(np.copyto, host_np[a:b], image[a:b]) for a, b in zip(edges, edges[1:])]
-        for job, a, b in zip(jobs, edges, edges[1:]):
-            job.result()
-            device[a:b].copy_(host[a:b], non_blocking=True)
-
     def _pinned(self, tensor: torch.Tensor) -> torch.Tensor:
         """Page-locked host memory (asynchronous copies) on CUDA; plain memory otherwise."""
         return tensor.pin_memory() if self.cuda else tensor
 
     def wait(self, main: bool = True) -> None:
-        """Wait for the detector's stream and, with ``main``, for the main stream (and with it
-        every copy into the read-back buffers)."""
+        """Wait for the detector's read-back and, with ``main``, for everything launched."""
         if not self.cuda:
             return
-        self._det_ready.synchronize()  # the side stream, before the next frame reuses buffers
         if main:
             torch.cuda.current_stream(self.device).synchronize()
+        else:
+            self._det_ready.synchronize()
 
     def _host_copy(self, key: tuple, packed: torch.Tensor) -> None:
         host = self._readback.get(key)
@@ -288,9 +262,6 @@ class CudaStages:
         host.copy_(packed, non_blocking=True)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
         self.graphs.clear()
         self._frames.clear()
         self._boxes.clear()
