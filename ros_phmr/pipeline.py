@@ -17,7 +17,9 @@ A prompt that cannot be placed (text or interaction for an id with neither a box
 is dropped and reported, never silently ignored.
 
 Speed (torch backend on CUDA): matmul weights are cast once to the precision's dtype and run
-under autocast (LayerNorm, residual stream and SMPL-X skinning stay float32), and the GPU work
+under autocast (the backbones' LayerNorms and residual streams stay float32; LayerScale is
+folded into the projections), PromptHMR's two-way decoder runs wholly in that dtype (float32
+LayerNorm statistics, float32 outputs), SMPL-X skinning stays float32, and the GPU work
 of a frame replays as CUDA graphs (``ros_phmr.runtime.torch_cuda``) with one host wait after
 the detector and one read-back at the end. Frames with mask, text or interaction prompts take
 the eager path. ``sync_stages`` synchronises after every stage so that ``timings`` holds each
@@ -133,6 +135,7 @@ class Pipeline:
 
     def __init__(self, config: PipelineConfig) -> None:
         from ros_phmr.body import BodyModel
+
         self.config = config
         self.device = _resolve_device(config.device)
         self._amp = (self.device.type == "cuda" and config.precision != "fp32")
