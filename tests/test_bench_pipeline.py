@@ -47,6 +47,10 @@ def test_bench_forces_the_number_of_people(assets, profile, people, modes):
     result = run_bench(_config(assets, profile, people=people, modes=modes), log=lambda *a, **k: None)
     runs = {(r["mode"], r["people"]): r for r in result["runs"]}
     assert set(runs) == {(m, p) for m in modes for p in people}
+    if len(people) > 1:
+        for mode in modes:
+            slope = (runs[(mode, people[-1])]["end_to_end"]["p50"] - runs[(mode, people[0])]["end_to_end"]["p50"])
+            assert result["per_added_person_ms"][mode] == pytest.approx(slope / (people[-1] - people[0]))
     for (mode, people), run in runs.items():
         assert run["people_decoded"] == {"min": people, "max": people}
         assert len(run["warmup"]["end_to_end_ms"]) == 1

@@ -216,10 +216,22 @@ def run_bench(cfg: BenchConfig, log=print, save=None) -> dict:
                 runs.append(run)
                 log(f"{cfg.profile} {mode:6s} people={count:2d}: e2e p50 {run['end_to_end']['p50']:.2f} ms "
                     f"p99 {run['end_to_end']['p99']:.2f} ms, {run['frames_per_second']:.1f} fps")
+                result["per_added_person_ms"] = per_person_slopes(runs)
                 if save is not None:
                     save(result)
         pipe.close()
     return result
+
+
+def per_person_slopes(runs: list) -> dict:
+    """mode -> end-to-end p50 growth per added person between the smallest and largest count."""
+    slopes = {}
+    for mode in {r["mode"] for r in runs}:
+        by_count = {r["people"]: r["end_to_end"]["p50"] for r in runs if r["mode"] == mode}
+        low, high = min(by_count), max(by_count)
+        if high > low:
+            slopes[mode] = (by_count[high] - by_count[low]) / (high - low)
+    return slopes
 
 
 def summary_table(result: dict) -> str:
