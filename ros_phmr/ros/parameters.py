@@ -49,8 +49,15 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "generated synthetic body model (not SMPL-X: for demos and tests)."),
     ParamSpec("resolution", 0, "Square model input size in pixels (multiple of 14); 0 = the "
               "checkpoint's own.", min_value=0, max_value=1288),
-    ParamSpec("backend", "torch", "Inference backend (ONNX Runtime and TensorRT engines come "
-              "with the acceleration work).", choices=("torch",)),
+    ParamSpec("backend", "torch", "Inference backend: torch, onnx (ONNX Runtime) or tensorrt "
+              "(engines built once and cached in engine_dir); an engine backend that cannot run "
+              "here falls back to torch with a warning.", choices=("torch", "onnx", "tensorrt")),
+    ParamSpec("engine_dir", "", "Cache folder of exported ONNX graphs and TensorRT engines; "
+              "empty = ~/.cache/ros_phmr."),
+    ParamSpec("cuda_graphs", True, "torch backend on CUDA: capture each stage once and replay "
+              "it (lowest latency)."),
+    ParamSpec("compile", False, "torch backend: torch.compile the backbones (minutes of "
+              "compiling at configure, faster frames)."),
     ParamSpec("precision", "fp16", "Compute precision on GPU (CPU always runs fp32).",
               choices=("fp32", "fp16", "bf16")),
     ParamSpec("device", "auto", "torch device: auto (cuda when available), cpu, cuda, cuda:N."),
