@@ -213,6 +213,11 @@ class Trainer:
             log.close()
         self._save_state()
         exported = self.model.export(self.out_dir / EXPORT_FILE)
-        plot = plot_losses(self.out_dir / LOG_FILE, self.out_dir / PLOT_FILE) if last else None
+        plot = None
+        if last:
+            try:
+                plot = plot_losses(self.out_dir / LOG_FILE, self.out_dir / PLOT_FILE)
+            except ImportError:  # matplotlib is the optional 'plot' extra
+                print("loss plot skipped: matplotlib is not installed (pip install ros_phmr[plot])")
         return {"steps": self.step, "train_time_s": round(time.monotonic() - start, 1), "checkpoint": str(exported),
                 "state": str(self.out_dir / STATE_FILE), "plot": str(plot) if plot else None, "last": last}
