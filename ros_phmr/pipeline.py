@@ -134,7 +134,7 @@ class Pipeline:
     """Loads the models of a profile once; ``process`` runs one frame."""
 
     def __init__(self, config: PipelineConfig) -> None:
-        from ros_phmr.body import BodyModel
+        from ros_phmr.body import BodyModel, is_synthetic_model
 
         self.config = config
         self.device = _resolve_device(config.device)
@@ -146,8 +146,9 @@ class Pipeline:
             from ros_phmr.demo import synthetic_model_path
 
             smplx_path = synthetic_model_path()
-        self.model_name = "SMPL-X" if config.smplx_model else "synthetic SMPL-X-format mannequin"
         self.body = BodyModel.from_file(smplx_path).to(self.device).eval()
+        self.model_name = ("synthetic SMPL-X-format mannequin" if is_synthetic_model(smplx_path)
+                           else "SMPL-X")
         self.detector = self.decoder = None
         if config.profile != "prompthmr":
             from ros_phmr.model.multihmr.model import MultiHMR

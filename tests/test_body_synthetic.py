@@ -10,7 +10,10 @@ from scipy.spatial import cKDTree
 from smplx.joint_names import JOINT_NAMES
 from smplx.vertex_ids import vertex_ids as SMPLX_VERTEX_IDS
 
-from ros_phmr.body import load_model_arrays, synthetic_smplx_arrays, write_synthetic_smplx
+import shutil
+
+from ros_phmr.body import (is_synthetic_model, load_model_arrays, synthetic_smplx_arrays,
+                           write_synthetic_smplx)
 
 # Key, shape and dtype of the released SMPLX_NEUTRAL.npz (v1.1) for every numeric key smplx
 # reads (the reference key table); object arrays and texture coordinates are left out on purpose.
@@ -93,6 +96,15 @@ def test_our_loader_reads_it_as_float32(generated):
 def test_same_seed_gives_same_bytes(generated, tmp_path):
     again = write_synthetic_smplx(tmp_path, seed=0)
     assert again.read_bytes() == generated[1].read_bytes()
+
+
+def test_generated_model_is_recognised_as_synthetic_and_a_bare_npz_is_not(generated, tmp_path):
+    root, path, _ = generated
+    assert is_synthetic_model(path) and is_synthetic_model(root)  # file or folder
+    elsewhere = tmp_path / "models" / "smplx"
+    elsewhere.mkdir(parents=True)
+    shutil.copy(path, elsewhere / path.name)  # same bytes, no marker: as a user's SMPL-X file
+    assert not is_synthetic_model(elsewhere / path.name)
 
 
 def test_other_seed_changes_random_parts_not_the_body(raw):

@@ -131,3 +131,8 @@ def test_profile_without_its_checkpoint_is_refused():
         PipelineConfig(profile="multihmr")
     with pytest.raises(ValueError, match="profile"):
         PipelineConfig(profile="yolo")
+
+
+def test_describe_names_the_synthetic_body_model_for_what_it_is(assets):
+    pipe = Pipeline(_config(assets, "multihmr"))
+    assert "synthetic" in pipe.describe() and pipe.model_name != "SMPL-X"
