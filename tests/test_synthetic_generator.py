@@ -119,3 +119,15 @@ def test_nearer_person_wins_overlap(body):
     assert (far_alone & (frags.slot[0] == 1)).sum() > 0.5 * far_alone.sum()    # mostly hidden
     assert (visible_far & ~far_alone).sum() == 0
     assert (frags.depth[0][frags.slot[0] == 1] < 3.5).all()
+
+
+def test_front_and_back_look_different(body):
+    """A symmetric one-colour mannequin looks the same from behind: the shirt front and the face
+    must have colour groups of their own, on front-facing faces only."""
+    maker = SyntheticBatchMaker(body, 32, 32, max_people=1, subdivisions=1)
+    tri = body.v_template[body.faces]
+    normal_z = torch.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], dim=-1)[:, 2]
+    groups = maker.face_part
+    assert (groups == 4).sum() > 100 and (groups == 5).sum() > 20
+    assert (normal_z[(groups == 4) | (groups == 5)] > 0).all()
+    assert (groups[(normal_z < 0) & (maker.face_joint == 9)] == 1).all()    # upper back: shirt colour
