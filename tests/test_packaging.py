@@ -37,6 +37,7 @@ def test_pip_wheel_has_package_and_console_script(tmp_path):
         assert module in names, f"{module} missing from the wheel"
     # The message definitions travel with the wheel for rosbags/MCAP use without ROS.
     assert any(n.endswith("data/share/ros_phmr/msg/HumanMesh.msg") for n in names)
+    assert "ros_phmr/data/demo_fused_vit192.safetensors" in names  # the shipped demo model
 
 
 def _colcon():
