@@ -25,6 +25,8 @@ from typing import Iterator, Optional, Union
 import numpy as np
 import torch
 
+from ros_phmr.geometry.projection import box_iou
+
 BODY_JOINTS = 22
 IOU_THRESHOLD = 0.5
 EVAL_WIDTH, EVAL_HEIGHT = 640, 480
@@ -74,15 +76,6 @@ def write_eval_set(out_dir: Union[str, Path], count: int, seed: int = DEFAULT_SE
         np.savez_compressed(out_dir / f"{i:06d}.npz", K=item.K, **item.people)
     (out_dir / "README.txt").write_text(f"ros_phmr synthetic eval set: {count} images, seed {seed}\n")
     return out_dir
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(N, 4) x (M, 4) xyxy -> (N, M)."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=-1)  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None] - inter, 1e-9)
 
 
 def procrustes_aligned(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:

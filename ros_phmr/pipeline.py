@@ -38,12 +38,13 @@ import torch
 from ros_phmr.drops import Drop
 from ros_phmr.geometry.camera import validate_intrinsics
 from ros_phmr.geometry.letterbox import Letterbox, letterbox_numpy, letterbox_torch
-from ros_phmr.geometry.projection import boxes_from_points, project_points
+from ros_phmr.geometry.projection import box_iou, boxes_from_points, project_points
 from ros_phmr.geometry.rotations import matrix_to_axis_angle
 from ros_phmr.model.multihmr.model import place_bodies
 from ros_phmr.people import PROMPT_BOX, PROMPT_INTERACTION, PROMPT_MASK, PROMPT_TEXT, PersonEstimate
 from ros_phmr.prompts import FramePrompts, check_box
 from ros_phmr.runtime import BACKENDS
+from ros_phmr.runtime.device import resolve_device
 
 PROFILES = ("prompthmr+multihmr", "prompthmr", "multihmr")
 NUM_JOINTS_OUT = 127  # SMPL-X: 55 skeleton + 72 extra joints
@@ -99,25 +100,6 @@ class FrameResult:
     drops: list[Drop] = field(default_factory=list)
 
 
-def _resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for but CUDA is not available")
-    return device
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in a (N, 4) with every box in b (M, 4), xyxy -> (N, M)."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=-1)  # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return inter / np.maximum(union, 1e-9)
-
-
 @dataclass
 class _Person:
     """One person to decode: where (box), what was prompted, and under which id."""
@@ -137,7 +119,7 @@ class Pipeline:
         from ros_phmr.body import BodyModel, is_synthetic_model
 
         self.config = config
-        self.device = _resolve_device(config.device)
+        self.device = resolve_device(config.device)
         self._amp = (self.device.type == "cuda" and config.precision != "fp32")
         self._amp_dtype = torch.bfloat16 if config.precision == "bf16" else torch.float16
         if config.smplx_model:

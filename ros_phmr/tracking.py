@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ros_phmr.geometry.projection import box_iou
+
 _INFEASIBLE = 1e6
 
 
@@ -141,16 +143,6 @@ class Track:
 
     def predicted_root(self, stamp_s: float) -> np.ndarray:
         return self.root + self.root_velocity * (stamp_s - self.stamp_s)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in a (N, 4) with every box in b (M, 4), xyxy -> (N, M)."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
-    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=-1)  # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return inter / np.maximum(union, 1e-9)
 
 
 def _assign(cost: np.ndarray) -> list[tuple[int, int]]:

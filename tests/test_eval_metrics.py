@@ -4,7 +4,8 @@ import json
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from ros_phmr.eval import box_iou, eval_images, joint_errors, match_people, procrustes_aligned
+from ros_phmr.eval import eval_images, joint_errors, match_people, procrustes_aligned
+from ros_phmr.geometry.projection import box_iou
 from ros_phmr.model.fused import FusedConfig, FusedModel
 
 

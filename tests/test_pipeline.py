@@ -11,7 +11,8 @@ from ros_phmr.assets import write_assets
 from ros_phmr.geometry.camera import default_intrinsics
 from ros_phmr.geometry.letterbox import letterbox_torch
 from ros_phmr.people import PROMPT_BOX, PROMPT_MASK, PROMPT_TEXT
-from ros_phmr.pipeline import Pipeline, PipelineConfig, box_iou
+from ros_phmr.geometry.projection import box_iou
+from ros_phmr.pipeline import Pipeline, PipelineConfig
 from ros_phmr.prompts import PromptStore
 
 W, H = 320, 240

@@ -21,6 +21,7 @@ import torch
 from scipy.spatial import cKDTree
 from scipy.spatial.transform import Rotation
 
+from ros_phmr.bench import write_report
 from ros_phmr.body import BodyModel, layout
 from ros_phmr.people import PersonEstimate
 from ros_phmr.refine import ContactConstraint, ContactRefiner, RefineConfig, pose_people
@@ -222,8 +223,6 @@ def bench_command(args) -> int:
     """``ros-phmr bench --suite refine``: two perturbed people per contact scene refined
     (``--iterations``, ``--repeats``) on ``--device`` (auto: CUDA when there, with graphs
     unless ``--no-graphs``), printed and written to ``--json``."""
-    import json
-
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -236,10 +235,7 @@ def bench_command(args) -> int:
               f"median, contact {1000 * sc['touching_distance_before_m']:.1f} -> "
               f"{1000 * sc['touching_distance_after_m']:.1f} mm, 2D change "
               f"{sc['reprojection_change_px_mean']:.2f} px", flush=True)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1))
-        print(f"wrote {args.json}")
+    write_report(args.json, report)
     return 0
 
 

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ros_phmr.bench import write_report
 from ros_phmr.tracking import Tracker, TrackerConfig
 
 _HEIGHT, _WIDTH = 1.7, 0.5  # person box in metres
@@ -217,18 +218,13 @@ def _occlusion_lengths(frames, visible: np.ndarray) -> np.ndarray:
 def bench_command(args) -> int:
     """``ros-phmr bench --suite tracking``: generated walkers (``--sequences``,
     ``--sequence-frames``), the numbers printed and written to ``--json``."""
-    import json
-
     scene = WalkerScene(sequences=args.sequences, frames=args.sequence_frames)
     report = run_tracking_bench(scene, TrackerConfig(frame_period_s=1.0 / scene.fps))
     print(f"tracking: {report['person_frames']} person-frames, {report['id_switches']} id switches "
           f"({report['id_switches_per_1000_person_frames']:.2f} per 1000), MOTA {report['mota']:.3f}, "
           f"fragmented tracks {report['fragmented_track_rate']:.3f}, "
           f"{report['tracker_ms_per_frame']:.3f} ms per frame", flush=True)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=1))
-        print(f"wrote {args.json}")
+    write_report(args.json, report)
     return 0
 
 

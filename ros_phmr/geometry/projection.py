@@ -100,3 +100,13 @@ def validate_boxes(boxes, width: int, height: int) -> np.ndarray:
         if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
             raise ValueError(f"box {i} lies entirely outside the {width}x{height} image: {arr[i].tolist()}")
     return clip_boxes(arr, width, height)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in a (N, 4) with every box in b (M, 4), xyxy -> (N, M)."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
+    area = lambda x: np.prod(np.clip(x[:, 2:] - x[:, :2], 0, None), axis=-1)  # noqa: E731
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    return inter / np.maximum(union, 1e-9)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ros_phmr.geometry.letterbox import IMAGENET_MEAN, IMAGENET_STD
+from ros_phmr.runtime.device import resolve_device
 from ros_phmr.synthetic.dataset import SyntheticBatchMaker
 from ros_phmr.train.losses import decoder_losses, detector_losses, part_loss, weighted_total
 from ros_phmr.train.model import TrainModel, freeze_unused, parameter_groups
@@ -50,15 +51,6 @@ class TrainConfig:
             raise ValueError(f"precision must be bf16, fp16 or fp32, got {self.precision!r}")
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError(f"steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for but CUDA is not available")
-    return device
 
 
 def normalise_images(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
