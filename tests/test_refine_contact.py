@@ -10,8 +10,10 @@ import torch
 from ros_phmr.bench.refine_bench import DEFAULT_K, contact_scene, perturb, region_distance
 from ros_phmr.body import BodyModel, pose_from_axis_angle
 from ros_phmr.demo import synthetic_model_path
-from ros_phmr.refine import (ContactConstraint, ContactRefiner, RefineConfig, RefineWorker,
-                             _Problem, _sample_assignments, region_choices, samples_from_tables)
+from ros_phmr.refine import (ContactConstraint, ContactRefiner, RefineConfig, RefineWorker, region_choices,
+                             samples_from_tables)
+from ros_phmr.refine.constraints import _sample_assignments
+from ros_phmr.refine.problem import _Problem
 
 ITERATIONS = RefineConfig().iterations  # what ships is what is tested
 
