@@ -19,9 +19,9 @@ from torch import nn
 
 from ros_phmr.model.backbone import ViTDims
 from ros_phmr.model.compact import read_compact, write_compact
-from ros_phmr.model.multihmr.config import NUM_ROTATIONS, MultiHMRConfig
+from ros_phmr.model.multihmr.config import MultiHMRConfig
 from ros_phmr.model.multihmr.model import MultiHMRNet
-from ros_phmr.model.multihmr.random_checkpoint import UPRIGHT_ROT6D, IDENTITY_ROT6D, multihmr_args
+from ros_phmr.model.multihmr.random_checkpoint import multihmr_args, set_upright_initial_body_
 from ros_phmr.model.prompthmr.dims import PromptHMRDims
 from ros_phmr.model.prompthmr.network import PromptHMRNet
 
@@ -153,13 +153,7 @@ def _initialise(model: FusedModel) -> None:
         for layer in (head.decpose, head.decshape, head.deccam, head.decexpression, model.detector.mlp_offset[2]):
             layer.weight.mul_(0.1)
             layer.bias.zero_()
-        pose = torch.tensor(IDENTITY_ROT6D).repeat(NUM_ROTATIONS)
-        pose[:6] = torch.tensor(UPRIGHT_ROT6D)
-        head.init_body_pose.copy_(pose[None])
-        head.init_betas.zero_()
-        head.init_betas_kid.zero_()
-        head.init_cam.copy_(torch.tensor([[INIT_LOG_DEPTH, 0.0, 0.0]]))
-        head.init_expression.zero_()
+        set_upright_initial_body_(head, INIT_LOG_DEPTH)
         # Detector prior: few tokens are heads (focal-loss practice: bias = -log((1 - p) / p)).
         model.detector.mlp_classif[2].bias.fill_(-math.log(99.0))
         dec = model.decoder.smpl_decoder

@@ -44,6 +44,20 @@ def random_multihmr_config(size: str = "tiny", arch: Optional[str] = None,
     raise ValueError(f"size must be 'tiny' or 'full', got {size!r}")
 
 
+def set_upright_initial_body_(head, log_depth: float = INIT_LOG_DEPTH) -> None:
+    """The HPH's starting body: upright, identity joints, mean shape and expression, at
+    exp(log_depth) m. Random or fresh weights then start from a plausible person instead of a
+    random rotation."""
+    with torch.no_grad():
+        pose = torch.tensor(IDENTITY_ROT6D).repeat(NUM_ROTATIONS)
+        pose[:6] = torch.tensor(UPRIGHT_ROT6D)
+        head.init_body_pose.copy_(pose[None])
+        head.init_betas.zero_()
+        head.init_betas_kid.zero_()
+        head.init_cam.copy_(torch.tensor([[log_depth, 0.0, 0.0]]))
+        head.init_expression.zero_()
+
+
 def random_multihmr_state_dict(config: MultiHMRConfig, seed: int) -> Dict[str, torch.Tensor]:
     """Official-layout tensors drawn from a CPU generator seeded with ``seed`` (deterministic)."""
     generator = torch.Generator().manual_seed(seed)
@@ -58,13 +72,7 @@ def random_multihmr_state_dict(config: MultiHMRConfig, seed: int) -> Dict[str, t
         for decoder in (head.decpose, head.decshape, head.deccam, head.decexpression, net.mlp_offset[2]):
             decoder.weight.mul_(DECODER_GAIN)
             decoder.bias.mul_(DECODER_GAIN)
-        pose = torch.tensor(IDENTITY_ROT6D).repeat(NUM_ROTATIONS)
-        pose[:6] = torch.tensor(UPRIGHT_ROT6D)
-        head.init_body_pose.copy_(pose[None])
-        head.init_betas.zero_()
-        head.init_betas_kid.zero_()
-        head.init_cam.copy_(torch.tensor([[INIT_LOG_DEPTH, 0.0, 0.0]]))
-        head.init_expression.zero_()
+        set_upright_initial_body_(head)
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
 
