@@ -25,6 +25,7 @@ from ros_phmr.bench import write_report
 from ros_phmr.body import BodyModel, layout
 from ros_phmr.people import PersonEstimate
 from ros_phmr.refine import ContactConstraint, ContactRefiner, RefineConfig, pose_people
+from ros_phmr.runtime.device import resolve_device
 
 J = {name: i - 1 for i, name in enumerate(layout.JOINT_NAMES[:22])}  # body_pose row of a joint
 SCENES = ("hand_on_shoulder", "handshake", "hug", "apart_20cm")
@@ -223,9 +224,7 @@ def bench_command(args) -> int:
     """``ros-phmr bench --suite refine``: two perturbed people per contact scene refined
     (``--iterations``, ``--repeats``) on ``--device`` (auto: CUDA when there, with graphs
     unless ``--no-graphs``), printed and written to ``--json``."""
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(resolve_device(args.device))
     config = RefineConfig(iterations=args.iterations or RefineConfig().iterations,
                           cuda_graph=not args.no_graphs)
     report = run_refine_bench(device, config=config, repeats=args.repeats,

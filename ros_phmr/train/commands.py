@@ -25,20 +25,26 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval", type=int, default=0, metavar="N", help="after training, evaluate on N held-out images")
 
 
-def run_train_command(args: argparse.Namespace) -> int:
+def _fused_model(spec: str, seed: int, option: str):
+    """A fresh fused model of a named size, or one read from a compact file."""
+    from ros_phmr.model.fused import FusedModel
     from ros_phmr.train.model import FUSED_SIZES, TrainModel
+
+    if spec in FUSED_SIZES:
+        return TrainModel.new_fused(spec, seed)
+    if not Path(spec).is_file():
+        raise FileNotFoundError(f"{option}: not a size ({', '.join(FUSED_SIZES)}) nor a file: {spec}")
+    return TrainModel.from_fused(FusedModel.from_compact(spec))
+
+
+def run_train_command(args: argparse.Namespace) -> int:
+    from ros_phmr.train.model import TrainModel
     from ros_phmr.train.trainer import TrainConfig, Trainer
 
     if args.multihmr or args.prompthmr:
         model = TrainModel.from_checkpoints(args.multihmr, args.prompthmr)
-    elif args.model in FUSED_SIZES:
-        model = TrainModel.new_fused(args.model, args.seed)
     else:
-        from ros_phmr.model.fused import FusedModel
-
-        if not Path(args.model).is_file():
-            raise FileNotFoundError(f"--model: not a size ({', '.join(FUSED_SIZES)}) nor a file: {args.model}")
-        model = TrainModel.from_fused(FusedModel.from_compact(args.model))
+        model = _fused_model(args.model, args.seed, "--model")
     config = TrainConfig(out_dir=args.out, steps=args.steps, time_budget_s=args.time_budget,
                          batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup,
                          precision=args.precision, device=args.device, seed=args.seed,
@@ -118,17 +124,9 @@ def run_distill_command(args: argparse.Namespace) -> int:
     from ros_phmr.offline.sources import intrinsics_or_default, open_source
     from ros_phmr.pipeline import Pipeline, PipelineConfig
     from ros_phmr.train.distill import distill
-    from ros_phmr.train.model import FUSED_SIZES, TrainModel
     from ros_phmr.train.trainer import TrainConfig
 
-    if args.student in FUSED_SIZES:
-        student = TrainModel.new_fused(args.student, args.seed)
-    else:
-        from ros_phmr.model.fused import FusedModel
-
-        if not Path(args.student).is_file():
-            raise FileNotFoundError(f"--student: not a size ({', '.join(FUSED_SIZES)}) nor a file: {args.student}")
-        student = TrainModel.from_fused(FusedModel.from_compact(args.student))
+    student = _fused_model(args.student, args.seed, "--student")
     teacher = Pipeline(PipelineConfig(prompthmr_checkpoint=args.teacher,
                                       multihmr_checkpoint=args.teacher_multihmr or args.teacher,
                                       smplx_model=args.smplx, device=args.device))
