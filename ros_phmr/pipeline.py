@@ -129,6 +129,8 @@ class Pipeline:
 
             smplx_path = synthetic_model_path()
         self.body = BodyModel.from_file(smplx_path).to(self.device).eval()
+        # (F, 3): constant, read once (live viewers and writers ask for it every frame).
+        self._faces = self.body.faces.cpu().numpy().astype(np.uint32)
         self.model_name = ("synthetic SMPL-X-format mannequin" if is_synthetic_model(smplx_path)
                            else "SMPL-X")
         self.detector = self.decoder = None
@@ -238,7 +240,7 @@ class Pipeline:
 
     @property
     def faces(self) -> np.ndarray:
-        return self.body.faces.cpu().numpy().astype(np.uint32)  # (F, 3)
+        return self._faces
 
     @property
     def vertex_count(self) -> int:

@@ -1,9 +1,5 @@
-"""One call per frame for ``live``, ``process`` and ``demo``: the pipeline, plus tracking and
-interactions when :mod:`ros_phmr.perception` is available.
-
-Without it people come out untracked (track id -1) and without interactions; the writers and
-the live view handle both, so the commands work the same either way.
-"""
+"""One call per frame for ``live``, ``process`` and ``demo``: the pipeline with tracking and
+interactions (:mod:`ros_phmr.perception`), its model loaded once and reusable across inputs."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,12 +8,8 @@ from typing import Dict, List
 import numpy as np
 
 from ..people import PersonEstimate
+from ..perception import Perception, PerceptionConfig
 from ..pipeline import Pipeline, PipelineConfig
-
-try:                                    # tracking + interactions (a sibling module, may be absent)
-    from ..perception import Perception, PerceptionConfig
-except ImportError:                     # pragma: no cover - depends on what is installed
-    Perception = PerceptionConfig = None
 
 
 @dataclass
@@ -28,18 +20,13 @@ class Estimate:
 
 
 class Estimator:
-    """Pipeline (+ Perception when present) behind ``estimate(image, K, stamp_ns)``."""
+    """Pipeline + Perception behind ``estimate(image, K, stamp_ns)``."""
 
     def __init__(self, config: PipelineConfig) -> None:
         self.pipeline = Pipeline(config)
         # Tentative people (not yet confirmed by the tracker, id -1) are shown too: a viewer should
         # see everyone the model found from the first frame on.
-        self.perception = (Perception(self.pipeline, PerceptionConfig(report_tentative=True))
-                           if Perception is not None else None)
-
-    @property
-    def tracking(self) -> bool:
-        return self.perception is not None
+        self.perception = Perception(self.pipeline, PerceptionConfig(report_tentative=True))
 
     @property
     def faces(self) -> np.ndarray:
@@ -47,16 +34,12 @@ class Estimator:
 
     def estimate(self, image: np.ndarray, K: np.ndarray, stamp_ns: int) -> Estimate:
         """People in ``image`` (H, W, 3) uint8 RGB with intrinsics ``K`` (3, 3)."""
-        if self.perception is not None:
-            out = self.perception.process(image, K, None, stamp_ns / 1e9)
-            return Estimate(list(out.people), list(out.interactions), dict(out.timings))
-        result = self.pipeline.process(image, K, None)
-        return Estimate(list(result.people), [], dict(result.timings))
+        out = self.perception.process(image, K, None, stamp_ns / 1e9)
+        return Estimate(list(out.people), list(out.interactions), dict(out.timings))
 
     def reset(self) -> None:
         """Forget tracks (a new input starts)."""
-        if self.perception is not None:
-            self.perception.reset()
+        self.perception.reset()
 
     def close(self) -> None:
         self.pipeline.close()

@@ -114,9 +114,6 @@ def run_process(input_spec: str, output, model: Union[PipelineConfig, Estimator]
         estimator, owned = open_estimator(model)
         if progress:
             print(f"input: {source.description}", file=sys.stderr)
-            if not estimator.tracking:
-                print("note: tracking unavailable (ros_phmr.perception missing): people are untracked",
-                      file=sys.stderr)
         with McapWriter(output) as writer:
             writer.add_metadata("ros_phmr_process", {"input": str(input_spec), "source": source.description,
                                                      "profile": estimator.pipeline.config.profile})
