@@ -14,7 +14,7 @@ from ..people import PersonEstimate
 from ..ros.convert import (interaction_array_fields, interaction_fields, mesh_array_fields,
                            mesh_topology_fields)
 from ..ros.typestore import MSG_PACKAGE, build_message, msg_definitions, register_definitions, ros_phmr_msg_dir
-from ..viz.scene import closest_joints, person_label
+from ..viz.scene import interaction_endpoints, person_label
 from .annotations import IMAGE_ANNOTATIONS_TYPE, image_annotations_message
 
 MESHES_TOPIC = "/phmr/meshes"
@@ -93,13 +93,8 @@ class ResultRecorder:
 
     @staticmethod
     def _interactions(people, interactions) -> list:
-        by_id = {p.track_id: p for p in people if p.track_id >= 0}
         out = []
-        for inter in interactions:
-            a, b = by_id.get(int(inter.id_a)), by_id.get(int(inter.id_b))
-            if a is None or b is None:
-                continue
-            pa, pb = closest_joints(a, b)
+        for inter, a, b, pa, pb in interaction_endpoints(people, interactions):
             pairs = list(getattr(inter, "region_pairs", ()))
             out.append(interaction_fields(
                 a.track_id, b.track_id, float(inter.min_distance), pa, pb,

@@ -14,7 +14,7 @@ and estimates told apart), the same colours as the recorded CDR scenes.
 """
 from __future__ import annotations
 
-from typing import Iterable, List, Sequence
+from typing import Iterable, Iterator, List, Sequence
 
 import numpy as np
 from foxglove.messages import (KeyValuePair, LinePrimitive, LinePrimitiveLineType, SceneEntity,
@@ -107,19 +107,24 @@ def closest_joints(a: PersonEstimate, b: PersonEstimate) -> tuple:
     return ja[i], jb[j]
 
 
+def interaction_endpoints(people: Sequence[PersonEstimate], interactions: Iterable) -> Iterator[tuple]:
+    """(interaction, person a, person b, point on a, point on b) for each interaction whose two
+    track ids are both among ``people``; the points are their closest joints (where a line goes)."""
+    by_id = {p.track_id: p for p in people if p.track_id >= 0}
+    for inter in interactions:
+        a, b = by_id.get(int(inter.id_a)), by_id.get(int(inter.id_b))
+        if a is not None and b is not None:
+            yield (inter, a, b, *closest_joints(a, b))
+
+
 def interaction_entities(people: Sequence[PersonEstimate], interactions: Iterable, stamp_ns: int,
                          frame_id: str, lifetime_ns: int = 0) -> List[SceneEntity]:
     """One ``contact_<a>_<b>`` line per interaction whose two track ids are both in ``people``.
 
     ``interactions``: objects with ``id_a``, ``id_b`` (track ids) and ``min_distance`` (m).
     """
-    by_id = {p.track_id: p for p in people if p.track_id >= 0}
     entities = []
-    for inter in interactions:
-        a, b = by_id.get(int(inter.id_a)), by_id.get(int(inter.id_b))
-        if a is None or b is None:
-            continue
-        pa, pb = closest_joints(a, b)
+    for inter, a, b, pa, pb in interaction_endpoints(people, interactions):
         rgba = color(CONTACT_COLOR)
         line = LinePrimitive(type=LinePrimitiveLineType.LineStrip, pose=pose(), thickness=0.02,
                              points=points3(np.stack([pa, pb])), color=rgba)
