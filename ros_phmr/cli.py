@@ -311,7 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv   # train --gpus N starts one copy of this command per GPU
     try:
         return args.func(args)
     except (FileNotFoundError, ValueError) as err:

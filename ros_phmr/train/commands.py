@@ -13,9 +13,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompthmr", help="fine-tune this PromptHMR checkpoint (official or compact) instead")
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--time-budget", type=float, default=0.0, help="seconds; stop and finish the schedule by then")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="images per step (per GPU with --gpus)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--loss-weight", action="append", default=[], metavar="TERM=W",
+                   help="override one loss term's weight, e.g. aux_pose=0 (repeatable; names as in log.jsonl)")
+    p.add_argument("--gpus", type=int, default=1, help="data-parallel processes on this host, one per GPU "
+                   "(started through torchrun; the same as running this command under torchrun)")
     p.add_argument("--precision", default="bf16", choices=("bf16", "fp16", "fp32"))
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
@@ -37,10 +41,46 @@ def _fused_model(spec: str, seed: int, option: str):
     return TrainModel.from_fused(FusedModel.from_compact(spec))
 
 
+def parse_loss_weights(items) -> dict:
+    """['aux_pose=0', ...] -> {'aux_pose': 0.0}."""
+    weights = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ValueError(f"--loss-weight wants TERM=WEIGHT, got {item!r}")
+    return weights
+
+
+def _without_gpus_option(argv: list) -> list:
+    out, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--gpus":
+            skip = True
+        elif not item.startswith("--gpus="):
+            out.append(item)
+    return out
+
+
 def run_train_command(args: argparse.Namespace) -> int:
+    import os
+
     from ros_phmr.train.model import TrainModel
     from ros_phmr.train.trainer import TrainConfig, Trainer
 
+    if args.gpus < 1:
+        raise ValueError(f"--gpus must be >= 1, got {args.gpus}")
+    loss_weights = parse_loss_weights(args.loss_weight)
+    if args.gpus > 1 and "WORLD_SIZE" not in os.environ:
+        from ros_phmr.train.distributed import launch
+
+        return launch(args.gpus, _without_gpus_option(args.argv))
+    main_process = int(os.environ.get("RANK", "0")) == 0
     if args.multihmr or args.prompthmr:
         model = TrainModel.from_checkpoints(args.multihmr, args.prompthmr)
     else:
@@ -48,12 +88,15 @@ def run_train_command(args: argparse.Namespace) -> int:
     config = TrainConfig(out_dir=args.out, steps=args.steps, time_budget_s=args.time_budget,
                          batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup,
                          precision=args.precision, device=args.device, seed=args.seed,
-                         max_people=args.max_people, checkpoint_every=args.checkpoint_every, resume=args.resume)
+                         max_people=args.max_people, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                         loss_weights=loss_weights)
 
     def show(row: dict) -> None:
         print(f"step {row['step']:>6}  {row['time_s']:>7.1f} s  lr {row['lr']:.2e}  loss {row['total']:.4f}", flush=True)
 
     summary = Trainer(config, model).run(on_log=show)
+    if not main_process:
+        return 0
     print(json.dumps({k: v for k, v in summary.items() if k != "last"}, indent=2))
     Path(args.out, "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if args.eval and model.detector is not None and model.decoder is not None:

@@ -11,7 +11,7 @@ The body model runs in fp32 outside autocast.
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,7 @@ VERTEX_STRIDE = 8         # every 8th vertex in the vertex loss
 CANONICAL_FOCAL = 1000.0  # PromptHMR's translation head works at a 1000 px focal
 MIN_INVERSE_DEPTH = 1e-3  # 1000 m at the canonical focal
 
-DETECTOR_WEIGHTS = {"aux_parts": 1.0, "det_focal": 1.0, "det_offset": 1.0, "det_rot": 1.0, "det_hands": 0.1, "det_betas": 0.3,
+DETECTOR_WEIGHTS = {"aux_parts": 1.0, "aux_pose": 5.0, "aux_shape": 0.3, "det_focal": 1.0, "det_offset": 1.0, "det_rot": 1.0, "det_hands": 0.1, "det_betas": 0.3,
                     "det_depth": 2.0, "det_j3d": 5.0, "det_verts": 2.0, "det_j2d": 10.0, "det_position": 1.0}
 DECODER_WEIGHTS = {"dec_rot": 1.0, "dec_betas": 0.3, "dec_j3d": 5.0, "dec_verts": 2.0, "dec_j2d": 10.0,
                    "dec_transl": 5.0, "dec_logdepth": 2.0}
@@ -64,6 +64,33 @@ def part_loss(logits: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
     cross-entropy). Trains much faster than the per-person heads alone; not part of the model."""
     target = part_token_targets(parts)
     return -(target * F.log_softmax(logits.float(), -1)).sum(-1).mean()
+
+
+def token_owner(masks: torch.Tensor, patch: int = 14, min_share: float = 0.3):
+    """masks (B, P, S, S) visible pixels per person -> (owner (B, N) long slot covering most of
+    each token, owned (B, N) bool: that slot covers at least ``min_share`` of the token)."""
+    share = F.avg_pool2d(masks.float(), patch).flatten(2)                     # (B, P, N)
+    best, owner = share.max(1)
+    return owner, best >= min_share
+
+
+def dense_body_loss(pose_pred: torch.Tensor, shape_pred: torch.Tensor, masks: torch.Tensor,
+                    joints: torch.Tensor, betas: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """Dense auxiliary supervision of the backbone: every token a person covers regresses that
+    person's root-relative body joints (metres, camera axes) and shape. Why: from scratch the
+    per-person heads see pose gradients only through attention they have not learned yet, and
+    the mean pose is a deep trap; this gives the backbone pose features directly (not exported).
+
+    pose_pred (B, N, 66), shape_pred (B, N, 10), masks (B, P, S, S), joints (B, P, J, 3), betas (B, P, 10)."""
+    owner, owned = token_owner(masks)
+    rel = (joints[:, :, :BODY_JOINTS] - joints[:, :, :1]).flatten(2)          # (B, P, 66)
+    target_pose = rel.gather(1, owner[..., None].expand(-1, -1, rel.shape[-1]))       # (B, N, 66)
+    target_shape = betas.gather(1, owner[..., None].expand(-1, -1, betas.shape[-1]))  # (B, N, 10)
+    weight = owned.float()
+    count = weight.sum().clamp(min=1.0)
+    pose = ((pose_pred.float() - target_pose).abs().mean(-1) * weight).sum() / count
+    shape = ((shape_pred.float() - target_shape).abs().mean(-1) * weight).sum() / count
+    return {"aux_pose": pose, "aux_shape": shape}
 
 
 def _masked_mean(value: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -160,6 +187,18 @@ def decoder_losses(decoder, embeddings: torch.Tensor, K: torch.Tensor, batch, se
     return losses
 
 
-def weighted_total(losses: Dict[str, torch.Tensor]) -> torch.Tensor:
-    weights = {**DETECTOR_WEIGHTS, **DECODER_WEIGHTS}
+def weighted_total(losses: Dict[str, torch.Tensor], overrides: Optional[Dict[str, float]] = None) -> torch.Tensor:
+    """Sum of the terms with the papers' weights (``overrides`` replaces some by name)."""
+    weights = {**DETECTOR_WEIGHTS, **DECODER_WEIGHTS, **(overrides or {})}
     return sum(weights.get(k, 1.0) * v for k, v in losses.items())
+
+
+def check_loss_weights(overrides: Dict[str, float]) -> Dict[str, float]:
+    """Refuse unknown term names and negative weights (a typo would silently train wrong)."""
+    known = {**DETECTOR_WEIGHTS, **DECODER_WEIGHTS}
+    for name, value in overrides.items():
+        if name not in known:
+            raise ValueError(f"unknown loss term {name!r}; known: {', '.join(sorted(known))}")
+        if not value >= 0:
+            raise ValueError(f"loss weight {name} must be >= 0, got {value}")
+    return dict(overrides)

@@ -10,6 +10,8 @@ from torch import nn
 from ros_phmr.model.fused import FusedConfig, FusedModel
 
 AUX_PART_CLASSES = 23   # background + 22 body joints
+AUX_BODY_JOINTS = 22
+AUX_BETAS = 10
 FUSED_SIZES = {
     "demo": FusedConfig(),
     "tiny": FusedConfig.tiny(),
@@ -35,6 +37,9 @@ class TrainModel(nn.Module):
         width = (detector.config.backbone.embed_dim if detector is not None
                  else decoder.dims.backbone.embed_dim)
         self.aux_parts = nn.Linear(width, AUX_PART_CLASSES)
+        # Training-only heads: each token's person's root-relative joints and shape (losses.dense_body_loss).
+        self.aux_pose = nn.Linear(width, 3 * AUX_BODY_JOINTS)
+        self.aux_shape = nn.Linear(width, AUX_BETAS)
 
     @property
     def image_size(self) -> int:

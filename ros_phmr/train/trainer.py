@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional
 
 import torch
 import torch.nn.functional as F
@@ -17,11 +17,14 @@ import torch.nn.functional as F
 from ros_phmr.geometry.letterbox import IMAGENET_MEAN, IMAGENET_STD
 from ros_phmr.runtime.device import resolve_device
 from ros_phmr.synthetic.dataset import SyntheticBatchMaker
-from ros_phmr.train.losses import decoder_losses, detector_losses, part_loss, weighted_total
+from ros_phmr.train.losses import (check_loss_weights, decoder_losses, dense_body_loss, detector_losses, part_loss,
+                                  weighted_total)
+from ros_phmr.train.distributed import DataParallel
 from ros_phmr.train.model import TrainModel, freeze_unused, parameter_groups
 from ros_phmr.train.plot import plot_losses
 from ros_phmr.train.targets import HEAD_JOINT, decoder_prompts, detector_targets
 
+DATA_SEED_STRIDE = 1_000_003   # rank r draws batches from seed + r * stride
 STATE_FILE = "last.pt"
 LOG_FILE = "log.jsonl"
 EXPORT_FILE = "model.safetensors"
@@ -45,12 +48,14 @@ class TrainConfig:
     log_every: int = 25
     checkpoint_every: int = 500
     resume: bool = False
+    loss_weights: Dict[str, float] = field(default_factory=dict)   # term name -> weight, overriding the defaults
 
     def __post_init__(self):
         if self.precision not in ("bf16", "fp16", "fp32"):
             raise ValueError(f"precision must be bf16, fp16 or fp32, got {self.precision!r}")
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError(f"steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}")
+        self.loss_weights = check_loss_weights(self.loss_weights)
 
 
 def normalise_images(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -84,6 +89,8 @@ def training_losses(model: TrainModel, batch, generator: torch.Generator, body, 
             tokens = model.detector.tokens(images)                           # (B, N, D)
             if batch.parts is not None:
                 losses["aux_parts"] = part_loss(model.aux_parts(tokens), batch.parts)
+                losses.update(dense_body_loss(model.aux_pose(tokens), model.aux_shape(tokens), batch.masks,
+                                              batch.joints, batch.betas))
             head_z = batch.joints[:, :, HEAD_JOINT, 2]
             targets = detector_targets(batch.joints2d, batch.valid, batch.detectable, head_z, size)
             losses.update(detector_losses(model.detector, tokens, K, batch, targets, body))
@@ -111,18 +118,29 @@ def learning_rate(config: TrainConfig, step: int, elapsed_s: float) -> float:
 
 
 class Trainer:
-    """``Trainer(config, model).run()``; ``model`` defaults to a new fused demo-size model."""
+    """``Trainer(config, model).run()``; ``model`` defaults to a new fused demo-size model.
 
-    def __init__(self, config: TrainConfig, model: Optional[TrainModel] = None, body=None):
+    Under torchrun (or ``ros-phmr train --gpus N``) every process trains on batches of its own
+    (``batch_size`` per process) and gradients are averaged; rank 0 alone writes the run folder.
+    """
+
+    def __init__(self, config: TrainConfig, model: Optional[TrainModel] = None, body=None,
+                 parallel: Optional[DataParallel] = None):
         from ros_phmr.body import BodyModel
         from ros_phmr.demo import synthetic_model_path
 
         self.config = config
+        self.parallel = parallel if parallel is not None else DataParallel.from_env()
         self.device = resolve_device(config.device)
+        if self.parallel:
+            self.device = self.parallel.start(self.device)
+        self.is_main = self.parallel is None or self.parallel.is_main
         self.out_dir = Path(config.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.model = (model or TrainModel.new_fused("demo", config.seed)).to(self.device).train()
         freeze_unused(self.model)
+        if self.parallel:
+            self.parallel.broadcast_parameters(self.model)
         self.body = (body or BodyModel.from_file(synthetic_model_path())).to(self.device).eval()
         size = self.model.image_size
         self.maker = SyntheticBatchMaker(self.body, size, size, max_people=config.max_people, letterbox=True,
@@ -133,7 +151,8 @@ class Trainer:
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[config.precision]
         self.use_amp = cuda and self.amp_dtype is not None
         self.scaler = torch.amp.GradScaler("cuda", enabled=cuda and config.precision == "fp16")
-        self.generator = torch.Generator().manual_seed(config.seed)
+        self.rank = self.parallel.rank if self.parallel else 0
+        self.generator = torch.Generator().manual_seed(config.seed + DATA_SEED_STRIDE * self.rank)
         self.step = 0
         self.data_time_s = 0.0    # host-side time spent making batches (no device sync: a lower bound)
         if config.resume and (self.out_dir / STATE_FILE).is_file():
@@ -156,8 +175,11 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.generator.set_state(state["generator"])
         self.step = int(state["step"])
+        if self.parallel:   # the file holds rank 0's stream; the others draw fresh batches of their own
+            self.generator.manual_seed(self.config.seed + DATA_SEED_STRIDE * self.rank + self.step)
+        else:
+            self.generator.set_state(state["generator"])
 
     def train_step(self) -> tuple:
         """One optimisation step -> (total loss, {term: value}) as Python floats."""
@@ -166,24 +188,33 @@ class Trainer:
         batch = self.maker.make(cfg.batch_size, self.generator)
         self.data_time_s += time.monotonic() - made
         losses = training_losses(self.model, batch, self.generator, self.body, self._amp)
-        total = weighted_total(losses)
+        total = weighted_total(losses, cfg.loss_weights)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
         self.scaler.unscale_(self.optimizer)
+        if self.parallel:
+            self.parallel.average_gradients(self.model.parameters())
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         return total, losses
 
+    def _elapsed(self, start: float) -> float:
+        """Seconds since ``start``; in a parallel run the slowest rank's, so that every rank takes
+        the same learning rate and stops at the same step."""
+        elapsed = time.monotonic() - start
+        return self.parallel.largest(elapsed, self.device) if self.parallel else elapsed
+
     def run(self, on_log: Optional[Callable[[dict], None]] = None) -> dict:
-        """Train until ``steps`` or the time budget; returns a summary (paths, steps, last losses)."""
+        """Train until ``steps`` or the time budget; returns a summary (paths, steps, last losses).
+        Only rank 0 writes the log, checkpoints, export and plot."""
         cfg = self.config
         start = time.monotonic()
-        log = (self.out_dir / LOG_FILE).open("a")
+        log = (self.out_dir / LOG_FILE).open("a") if self.is_main else None
         last = {}
         try:
             while self.step < cfg.steps:
-                elapsed = time.monotonic() - start
+                elapsed = self._elapsed(start)
                 if cfg.time_budget_s > 0 and elapsed >= cfg.time_budget_s:
                     break
                 lr = learning_rate(cfg, self.step, elapsed)
@@ -191,25 +222,33 @@ class Trainer:
                     group["lr"] = lr
                 total, losses = self.train_step()
                 self.step += 1
-                if self.step % cfg.log_every == 0 or self.step == 1:
+                if log is not None and (self.step % cfg.log_every == 0 or self.step == 1):
                     last = {"step": self.step, "time_s": round(time.monotonic() - start, 2), "lr": lr,
-                            "data_s": round(self.data_time_s, 2), "total": float(total.detach()), "losses": {k: float(v.detach()) for k, v in losses.items()}}
+                            "data_s": round(self.data_time_s, 2), "total": float(total.detach()),
+                            "losses": {k: float(v.detach()) for k, v in losses.items()}}
+                    if self.parallel:
+                        last["processes"] = self.parallel.world_size
                     log.write(json.dumps(last) + "\n")
                     log.flush()
                     if on_log:
                         on_log(last)
-                if self.step % cfg.checkpoint_every == 0:
+                if self.is_main and self.step % cfg.checkpoint_every == 0:
                     self._save_state()
                     self.model.export(self.out_dir / EXPORT_FILE)
         finally:
-            log.close()
-        self._save_state()
-        exported = self.model.export(self.out_dir / EXPORT_FILE)
-        plot = None
-        if last:
-            try:
-                plot = plot_losses(self.out_dir / LOG_FILE, self.out_dir / PLOT_FILE)
-            except ImportError:  # matplotlib is the optional 'plot' extra
-                print("loss plot skipped: matplotlib is not installed (pip install ros_phmr[plot])")
-        return {"steps": self.step, "train_time_s": round(time.monotonic() - start, 1), "checkpoint": str(exported),
-                "state": str(self.out_dir / STATE_FILE), "plot": str(plot) if plot else None, "last": last}
+            if log is not None:
+                log.close()
+        summary = {"steps": self.step, "train_time_s": round(time.monotonic() - start, 1),
+                   "checkpoint": str(self.out_dir / EXPORT_FILE), "state": str(self.out_dir / STATE_FILE),
+                   "plot": None, "last": last, "processes": self.parallel.world_size if self.parallel else 1}
+        if self.is_main:
+            self._save_state()
+            self.model.export(self.out_dir / EXPORT_FILE)
+            if last:
+                try:
+                    summary["plot"] = str(plot_losses(self.out_dir / LOG_FILE, self.out_dir / PLOT_FILE))
+                except ImportError:  # matplotlib is the optional 'plot' extra
+                    print("loss plot skipped: matplotlib is not installed (pip install ros_phmr[plot])")
+        if self.parallel:
+            self.parallel.stop()
+        return summary
