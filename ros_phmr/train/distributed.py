@@ -47,7 +47,8 @@ class DataParallel:
             device = torch.device("cuda", self.local_rank)
             torch.cuda.set_device(device)
         if not dist.is_initialized():
-            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=self.rank,
+                                    world_size=self.world_size)
         return device
 
     def broadcast_parameters(self, module: torch.nn.Module) -> None:
