@@ -92,8 +92,8 @@ def _cmd_process(args: argparse.Namespace) -> int:
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     """--prompthmr/--multihmr/--smplx like `infer`; none = the default demo model."""
     parser.add_argument("--prompthmr", type=Path, help="PromptHMR checkpoint (with --multihmr)")
-    parser.add_argument("--multihmr", type=Path, help="Multi-HMR checkpoint (default: tiny RANDOM-WEIGHT "
-                                                      "stand-ins, written to the cache)")
+    parser.add_argument("--multihmr", type=Path, help="Multi-HMR checkpoint (default: the shipped DEMO "
+                                                      "checkpoint, trained on synthetic mannequins only)")
     parser.add_argument("--smplx", type=Path, help="SMPL-X file or folder (default: synthetic)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--resolution", type=int, default=0, help="PromptHMR input size (multiple of 14)")
@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.add_argument("--prompthmr", type=Path, help="PromptHMR checkpoint for the estimates (with --multihmr)")
     demo.add_argument("--multihmr", type=Path,
-                      help="Multi-HMR checkpoint (default: tiny RANDOM-WEIGHT stand-ins)")
+                      help="Multi-HMR checkpoint (default: the shipped DEMO checkpoint, synthetic world only)")
     demo.add_argument("--device", default="auto", help="device for the estimates: auto, cpu, cuda")
     demo.add_argument("--ground-truth-only", action="store_true", help="record no estimates")
     demo.set_defaults(func=_cmd_demo)

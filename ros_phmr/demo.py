@@ -9,8 +9,8 @@ camera pose in a ``world`` frame (tf2_msgs/TFMessage on /tf_static), the ground-
 foxglove_msgs/SceneUpdate, and what the real pipeline estimated from the image: ros_phmr_msgs
 (HumanMeshArray, InteractionArray, latched MeshTopology) and its own SceneUpdate in lighter,
 opaque colours. All ROS 2 CDR, so the file opens in Foxglove and plays with ``ros2 bag play``.
-Without checkpoints the estimates come from RANDOM-WEIGHT stand-ins (see default_model_config),
-and the output says so.
+Without checkpoints the estimates come from the shipped demo checkpoint, trained on these
+synthetic scenes only (see default_model_config), and the output says so.
 """
 from __future__ import annotations
 
@@ -105,56 +105,26 @@ def synthetic_model_path() -> Path:
     return model
 
 
-RANDOM_WEIGHTS_LABEL = "RANDOM WEIGHTS (tiny untrained stand-in checkpoints: the meshes are noise, not people)"
-# Input size of the tiny stand-in PromptHMR: small, because its weights carry no information.
-DEFAULT_MODEL_RESOLUTION = 224
-DEFAULT_MODEL_MAX_PEOPLE = 4
-
-
-def random_assets_dir() -> Path:
-    """Where the tiny random-weight checkpoints are kept, beside the synthetic body model."""
-    return synthetic_model_cache_dir().parent / "random_tiny"
-
-
-def _cached_random_assets() -> Dict[str, Path]:
-    """Tiny random-weight assets, written once (to a temporary sibling, then renamed)."""
-    from .assets import write_assets
-
-    target = random_assets_dir()
-    expected = {"synthetic SMPL-X model": target / "smplx" / "SMPLX_NEUTRAL.npz",
-                "PromptHMR checkpoint": target / "prompthmr" / "checkpoint.ckpt",
-                "Multi-HMR checkpoint": target / "multihmr" / "multiHMR_tiny.pt"}
-    if not all(p.is_file() for p in expected.values()):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.parent / f"{target.name}.tmp{os.getpid()}"
-        written = write_assets(staging, size="tiny", seed=SYNTHETIC_MODEL_SEED)
-        if set(written) != set(expected):
-            raise RuntimeError(f"write_assets returned {sorted(written)}, expected {sorted(expected)}")
-        try:
-            os.replace(staging, target)
-        except OSError:
-            if not all(p.is_file() for p in expected.values()):
-                raise
-    return expected
+DEMO_MODEL_LABEL = ("DEMO CHECKPOINT (our tiny fused model trained only on the synthetic mannequin scenes: "
+                    "rough meshes for the demo world, not for real people)")
+DEFAULT_MODEL_MAX_PEOPLE = 6   # the demo checkpoint was trained on 1-6 people per image
 
 
 def default_model_config(device: str = "auto", log=print) -> PipelineConfig:
-    """The model ``demo``, ``live`` and ``process`` use when no checkpoint is given.
+    """The model ``demo``, ``live``, ``process`` and the node use when no checkpoint is given.
 
-    The one place that decides it: today tiny random-weight checkpoints (generated once into
-    the cache and announced through ``log`` as RANDOM WEIGHTS); a trained demo checkpoint
-    replaces them here once one ships.
+    The one place that decides it: the shipped demo checkpoint (``ros_phmr/data``, detector and
+    promptable decoder sharing one backbone) with the synthetic body model it was trained with,
+    announced through ``log`` as DEMO_MODEL_LABEL.
     """
-    assets = _cached_random_assets()
+    from .data import demo_checkpoint_path
+
+    checkpoint = str(demo_checkpoint_path())
     if log is not None:
-        log(f"model: {RANDOM_WEIGHTS_LABEL}; pass --prompthmr/--multihmr for real checkpoints "
-            f"(stand-ins in {random_assets_dir()})")
-    return PipelineConfig(profile="prompthmr+multihmr",
-                          prompthmr_checkpoint=str(assets["PromptHMR checkpoint"]),
-                          multihmr_checkpoint=str(assets["Multi-HMR checkpoint"]),
-                          smplx_model=str(assets["synthetic SMPL-X model"]),
-                          resolution=DEFAULT_MODEL_RESOLUTION, max_people=DEFAULT_MODEL_MAX_PEOPLE,
-                          device=device)
+        log(f"model: {DEMO_MODEL_LABEL}; pass --prompthmr/--multihmr for real checkpoints")
+    return PipelineConfig(profile="prompthmr+multihmr", prompthmr_checkpoint=checkpoint,
+                          multihmr_checkpoint=checkpoint, smplx_model=str(synthetic_model_path()),
+                          max_people=DEFAULT_MODEL_MAX_PEOPLE, device=device)
 
 
 def model_config_from_options(prompthmr=None, multihmr=None, smplx=None, *, device: str = "auto",
@@ -167,7 +137,7 @@ def model_config_from_options(prompthmr=None, multihmr=None, smplx=None, *, devi
     if not prompthmr and not multihmr:
         if smplx:
             raise ValueError("--smplx needs --prompthmr/--multihmr checkpoints (the default "
-                             "random-weight model brings its own synthetic body)")
+                             "demo checkpoint was trained with its own synthetic body)")
         return default_model_config(device=device, log=log)
     if prompthmr and not multihmr:
         raise ValueError("PromptHMR alone needs box prompts, which live/process do not have: "
@@ -182,10 +152,12 @@ def model_config_from_options(prompthmr=None, multihmr=None, smplx=None, *, devi
 
 
 def describe_model(config: PipelineConfig) -> str:
-    """What a config runs, for logs and recordings: RANDOM_WEIGHTS_LABEL for the stand-ins."""
+    """What a config runs, for logs and recordings: DEMO_MODEL_LABEL for the shipped demo checkpoint."""
+    from .data import is_demo_checkpoint
+
     paths = [p for p in (config.prompthmr_checkpoint, config.multihmr_checkpoint) if p]
-    if paths and all(Path(p).resolve().is_relative_to(random_assets_dir().resolve()) for p in paths):
-        return RANDOM_WEIGHTS_LABEL
+    if paths and all(is_demo_checkpoint(p) for p in paths):
+        return DEMO_MODEL_LABEL
     return f"{config.profile}: " + ", ".join(paths)
 
 
@@ -349,7 +321,7 @@ def render_live_frame_png(path: Union[str, Path], frame_index: int = 75, seed: i
                           height: int = 360, model: Union[PipelineConfig, Estimator, None] = None) -> Path:
     """Write a PNG of one synthetic frame as the live view draws it: ground truth (left) and the
     pipeline's estimate with mesh overlay, boxes, skeletons and ids (right), captioned with the
-    model used (RANDOM WEIGHTS for the default stand-ins). This is docs/live_frame.png."""
+    model used. This is docs/live_frame.png."""
     from .viz.snapshot import overlay_people, write_snapshot_png
 
     body, _, _ = load_demo_body(None)
@@ -365,6 +337,6 @@ def render_live_frame_png(path: Union[str, Path], frame_index: int = 75, seed: i
     model = estimator.pipeline.config
     truth = overlay_people(frame.image, frame.K, ground_truth_people(frame), scene.faces, kind="ground_truth",
                            alpha=0.5)
-    label = "RANDOM WEIGHTS (untrained)" if describe_model(model) == RANDOM_WEIGHTS_LABEL else model.profile
+    label = "demo checkpoint (synthetic world only)" if describe_model(model) == DEMO_MODEL_LABEL else model.profile
     return write_snapshot_png(path, [(f"ground truth ({SYNTHETIC_LABEL})", truth),
                                      (f"live estimate: {label}", estimate)])

@@ -2,8 +2,8 @@
 rosbags' Writer, an MJPG video written with OpenCV, an image folder; and an MCAP reader check."""
 from __future__ import annotations
 
-import dataclasses
 import functools
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -15,18 +15,32 @@ from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from ros_phmr.demo import default_model_config, load_demo_body
+from ros_phmr.assets import write_assets
+from ros_phmr.demo import load_demo_body
 from ros_phmr.io.ros2_messages import camera_info_message, image_message
 from ros_phmr.ros.typestore import MSG_PACKAGE, make_typestore, msg_definitions, ros_phmr_msg_dir
 from ros_phmr.io.foxglove_msgs import register_foxglove_scene_msgs
+from ros_phmr.pipeline import PipelineConfig
 from ros_phmr.synthetic import SceneConfig, SyntheticScene
 
 WIDTH, HEIGHT = 64, 48
 
 
+@functools.lru_cache(maxsize=1)
+def _tiny_assets() -> dict:
+    """Tiny random-weight checkpoints (what `ros-phmr assets --size tiny` writes), once a session."""
+    return write_assets(Path(tempfile.mkdtemp(prefix="ros_phmr_tiny_")), size="tiny", seed=0)
+
+
 def tiny_config():
-    """The default (random-weight) model, shrunk for CI: 112 px decoder input, 2 people."""
-    return dataclasses.replace(default_model_config(device="cpu", log=None), resolution=112, max_people=2)
+    """Tiny random-weight checkpoints at a 112 px decoder input and 2 people: fast on CI, and they
+    always "find" someone, which these plumbing tests need (the shipped demo checkpoint has tests
+    of its own)."""
+    assets = _tiny_assets()
+    return PipelineConfig(profile="prompthmr+multihmr", prompthmr_checkpoint=str(assets["PromptHMR checkpoint"]),
+                          multihmr_checkpoint=str(assets["Multi-HMR checkpoint"]),
+                          smplx_model=str(assets["synthetic SMPL-X model"]), resolution=112, max_people=2,
+                          device="cpu")
 
 
 @functools.lru_cache(maxsize=1)

@@ -45,7 +45,8 @@ def test_summary_reports_what_was_written(recording):
     out, summary = recording
     assert summary.path == out.resolve() and summary.frames == 3 and summary.synthetic
     assert summary.topics == {**{t: 3 for t in TOPICS}, **LATCHED}
-    assert summary.estimates_model == demo.RANDOM_WEIGHTS_LABEL and "RANDOM WEIGHTS" in summary.describe()
+    assert summary.estimates_model == demo.describe_model(shared_estimator().pipeline.config)
+    assert summary.estimates_model in summary.describe()
     assert summary.duration_s == pytest.approx(2 / CONFIG.fps)
     assert summary.size_bytes == out.stat().st_size
     assert "SYNTHETIC" in summary.body_model and "SYNTHETIC" in summary.describe()
@@ -87,7 +88,7 @@ def test_mcap_reads_back_with_mcap_ros2(recording, synthetic_cache):
     with open(out, "rb") as f:
         metadata = {m.name: m.metadata for m in make_reader(f).iter_metadata()}
     assert metadata["ros_phmr_demo"]["body_model"] == demo.SYNTHETIC_LABEL
-    assert metadata["ros_phmr_demo"]["estimates_model"] == demo.RANDOM_WEIGHTS_LABEL
+    assert metadata["ros_phmr_demo"]["estimates_model"] == demo.describe_model(shared_estimator().pipeline.config)
 
 
 def test_mcap_reads_back_with_rosbags(recording):

@@ -118,11 +118,14 @@ def test_image_folder(tmp_path, frames, config, capsys):
     assert stamps == [0, 100_000_000, 200_000_000]         # --fps 10
 
 
-def test_default_model_is_labelled_random_weights(capsys):
-    from ros_phmr.demo import RANDOM_WEIGHTS_LABEL, model_config_from_options
+def test_default_model_is_the_labelled_demo_checkpoint(capsys):
+    from ros_phmr.data import demo_checkpoint_path
+    from ros_phmr.demo import DEMO_MODEL_LABEL, describe_model, model_config_from_options
 
-    model_config_from_options(device="cpu")
-    assert RANDOM_WEIGHTS_LABEL in capsys.readouterr().out
+    config = model_config_from_options(device="cpu")
+    assert DEMO_MODEL_LABEL in capsys.readouterr().out
+    assert config.prompthmr_checkpoint == config.multihmr_checkpoint == str(demo_checkpoint_path())
+    assert describe_model(config) == DEMO_MODEL_LABEL
 
 
 # ---- bad input: clear message, non-zero exit, no output file ----------------------------------

@@ -16,3 +16,8 @@ def demo_checkpoint_path() -> Path:
         raise FileNotFoundError(f"the demo checkpoint is missing from this installation: {path} "
                                 "(install the package with its package data)")
     return path
+
+
+def is_demo_checkpoint(path) -> bool:
+    """Whether ``path`` is the shipped demo checkpoint (for labels in logs and recordings)."""
+    return Path(path).resolve() == Path(__file__).resolve().parent / DEMO_CHECKPOINT

@@ -233,9 +233,9 @@ class PhmrNode(LifecycleNode):
 
     def _pipeline_config(self):
         """PipelineConfig from the parameters; without checkpoints, the library's default model
-        (today tiny RANDOM WEIGHTS stand-ins, announced in the log) so that a bare
-        ``ros2 launch ros_phmr phmr.launch.py`` runs end to end."""
-        from ros_phmr.demo import RANDOM_WEIGHTS_LABEL, default_model_config, random_assets_dir
+        (the shipped demo checkpoint, trained on synthetic mannequins only, announced in the log)
+        so that a bare ``ros2 launch ros_phmr phmr.launch.py`` runs end to end."""
+        from ros_phmr.demo import DEMO_MODEL_LABEL, default_model_config
         from ros_phmr.pipeline import PipelineConfig
 
         params = self._params
@@ -243,11 +243,11 @@ class PhmrNode(LifecycleNode):
             return PipelineConfig.from_parameters(params)
         if params["smplx_model"]:
             raise ValueError("smplx_model needs prompthmr_checkpoint/multihmr_checkpoint (the "
-                             "default random-weight model brings its own synthetic body)")
+                             "default demo checkpoint was trained with its own synthetic body)")
         default = default_model_config(device=params["device"], log=None)
         self.get_logger().warning(
-            f"model: {RANDOM_WEIGHTS_LABEL}; set the prompthmr_checkpoint/multihmr_checkpoint "
-            f"parameters for real checkpoints (stand-ins in {random_assets_dir()})")
+            f"model: {DEMO_MODEL_LABEL}; set the prompthmr_checkpoint/multihmr_checkpoint "
+            "parameters for real checkpoints")
         return PipelineConfig.from_parameters({
             **params, "prompthmr_checkpoint": default.prompthmr_checkpoint,
             "multihmr_checkpoint": default.multihmr_checkpoint,
