@@ -305,6 +305,17 @@ def test_contact_constraints_give_refined_meshes(graph):
     print(f"\ncontact refinement of ids {ids[:2]}: {len(got['refined'])} ~/meshes_refined")
 
 
+def test_unavailable_transition_is_refused_and_the_node_lives_on(graph):
+    request = ChangeState.Request()
+    request.transition.id = Transition.TRANSITION_CONFIGURE       # already configured and active
+    assert not graph.call(graph._change, request).success
+    assert graph.call(graph._get, GetState.Request()).current_state.label == "active"
+    before = len(graph.received["meshes"])
+    graph.info.publish(camera_info(image_msg(500, 0).header))
+    graph.image.publish(image_msg(500, 0))
+    assert graph.wait_for(lambda: len(graph.received["meshes"]) > before)   # still processing
+
+
 def test_lifecycle_deactivate_cleanup_and_back(graph):
     node, got = graph.node, graph.received
     assert graph.transition(Transition.TRANSITION_DEACTIVATE) == "inactive"

@@ -140,6 +140,29 @@ class PhmrNode(LifecycleNode):
         self._camera_info = None
         self._warned_no_camera_info = False
         self._roi_pubs: dict[str, tuple] = {}  # body id -> (publisher, last seen)
+        self._refuse_unavailable_transitions()
+
+    def _refuse_unavailable_transitions(self) -> None:
+        """A change_state request for a transition the current state lacks (a repeated
+        configure, a raw service call) makes rclpy raise inside the executor, which ends the
+        process. Answer it with success=False and a warning instead, the state unchanged."""
+        for service in self.services:
+            if not service.srv_name.endswith("/change_state"):
+                continue
+            handle = service.callback
+
+            def guarded(request, response, handle=handle):
+                wanted = request.transition.id
+                available = {t[0] for t in self._state_machine.available_transitions}
+                if request.transition.label or wanted in available:
+                    return handle(request, response)
+                self.get_logger().warning(
+                    f"refused lifecycle transition {wanted}: not available in state "
+                    f"'{self._state_machine.current_state[1]}' (available: {sorted(available)})")
+                response.success = False
+                return response
+
+            service.callback = guarded
 
     # -- lifecycle ------------------------------------------------------------------------
 
