@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from ros_phmr.geometry.letterbox import IMAGENET_MEAN, IMAGENET_STD
 from ros_phmr.runtime.device import resolve_device
 from ros_phmr.synthetic.dataset import SyntheticBatchMaker
+from ros_phmr.train.distributed import DataParallel
 from ros_phmr.train.losses import (check_loss_weights, decoder_losses, dense_body_loss, detector_losses, part_loss,
                                   weighted_total)
-from ros_phmr.train.distributed import DataParallel
 from ros_phmr.train.model import TrainModel, freeze_unused, parameter_groups
 from ros_phmr.train.plot import plot_losses
 from ros_phmr.train.targets import HEAD_JOINT, decoder_prompts, detector_targets
@@ -191,9 +191,9 @@ class Trainer:
         total = weighted_total(losses, cfg.loss_weights)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
-        self.scaler.unscale_(self.optimizer)
-        if self.parallel:
+        if self.parallel:   # before unscaling: every rank then sees the same overflow and skips alike
             self.parallel.average_gradients(self.model.parameters())
+        self.scaler.unscale_(self.optimizer)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.scaler.step(self.optimizer)
         self.scaler.update()
