@@ -47,15 +47,17 @@ def parse_loss_weights(items) -> dict:
     for item in items:
         name, sep, value = item.partition("=")
         try:
-            weights[name.strip()] = float(value)
+            weight = float(value) if sep else None
         except ValueError:
-            sep = ""
-        if not sep:
+            weight = None
+        if weight is None:
             raise ValueError(f"--loss-weight wants TERM=WEIGHT, got {item!r}")
+        weights[name.strip()] = weight
     return weights
 
 
 def _without_gpus_option(argv: list) -> list:
+    """The command line each per-GPU process runs: this one without --gpus N / --gpus=N."""
     out, skip = [], False
     for item in argv:
         if skip:
