@@ -7,7 +7,7 @@ import torch.multiprocessing as mp
 
 from ros_phmr.train.commands import _without_gpus_option, parse_loss_weights
 from ros_phmr.train.losses import dense_body_loss, token_owner, weighted_total
-from ros_phmr.train.trainer import TrainConfig
+from ros_phmr.train.trainer import DATA_SEED_STRIDE, TrainConfig
 
 
 def test_token_owner_takes_the_largest_share_above_the_threshold():
@@ -79,7 +79,7 @@ def _train_one_rank(rank: int, world: int, port: int, out: str, results: str) ->
                       log_every=1, checkpoint_every=1000, device="cpu")
     trainer = Trainer(cfg, TrainModel.new_fused("tiny", seed=rank), parallel=DataParallel(rank, world, rank))
     first = {k: v.clone() for k, v in trainer.model.state_dict().items()}
-    first_batch = trainer.maker.make(1, torch.Generator().manual_seed(cfg.seed + 1_000_003 * rank))
+    first_batch = trainer.maker.make(1, torch.Generator().manual_seed(cfg.seed + DATA_SEED_STRIDE * rank))
     summary = trainer.run()
     torch.save({"start": first, "end": trainer.model.state_dict(), "summary": summary,
                 "first_image": first_batch.images}, f"{results}/rank{rank}.pt")

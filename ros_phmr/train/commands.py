@@ -82,7 +82,6 @@ def run_train_command(args: argparse.Namespace) -> int:
         from ros_phmr.train.distributed import launch
 
         return launch(args.gpus, _without_gpus_option(args.argv))
-    main_process = int(os.environ.get("RANK", "0")) == 0
     if args.multihmr or args.prompthmr:
         model = TrainModel.from_checkpoints(args.multihmr, args.prompthmr)
     else:
@@ -96,8 +95,9 @@ def run_train_command(args: argparse.Namespace) -> int:
     def show(row: dict) -> None:
         print(f"step {row['step']:>6}  {row['time_s']:>7.1f} s  lr {row['lr']:.2e}  loss {row['total']:.4f}", flush=True)
 
-    summary = Trainer(config, model).run(on_log=show)
-    if not main_process:
+    trainer = Trainer(config, model)
+    summary = trainer.run(on_log=show)
+    if not trainer.is_main:   # rank 0 alone reports, writes the summary and evaluates
         return 0
     print(json.dumps({k: v for k, v in summary.items() if k != "last"}, indent=2))
     Path(args.out, "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
