@@ -77,7 +77,7 @@ class SMPLDecoder(nn.Module):
         plan: Optional[CrossPersonPlan],
     ) -> Dict[str, torch.Tensor]:
         """image_embeddings (B, D, h, w), image_pe (h*w, D), sparse_tokens (N, 3, D),
-        dense_embeddings (N, D, h, w) or None, image_index (N,), focal (N,) fx of each person's
+        dense_embeddings (N, D, h, w), (1, D, h, w) shared by everyone, or None, image_index (N,), focal (N,) fx of each person's
         model-input K.
 
         Returns pose_6d (N, 132), betas (N, 10), transl (N, 3), transl_c (N, 2) and depth_c
@@ -85,11 +85,12 @@ class SMPLDecoder(nn.Module):
         """
         count = sparse_tokens.shape[0]
         tokens = torch.cat([self.smpl_token.weight.expand(count, -1, -1), sparse_tokens], dim=1)  # (N, 5, D)
-        src = image_embeddings[image_index]  # (N, D, h, w): each person's own copy
-        if dense_embeddings is not None:
-            src = src + dense_embeddings
-        src = src.flatten(2).transpose(1, 2)  # (N, h*w, D)
-        hs, _ = self.transformer(src, image_pe, tokens, plan)  # (N, 5, D)
+        if dense_embeddings is None or dense_embeddings.shape[0] == 1:  # one start for all people of an image
+            src = image_embeddings if dense_embeddings is None else image_embeddings + dense_embeddings
+            hs, _ = self.transformer(src.flatten(2).transpose(1, 2), image_pe, tokens, plan, image_index)  # (N, 5, D)
+        else:
+            src = image_embeddings[image_index] + dense_embeddings  # (N, D, h, w): each person's own copy
+            hs, _ = self.transformer(src.flatten(2).transpose(1, 2), image_pe, tokens, plan)
         smpl_token, loc_token = hs[:, 0], hs[:, 1]
         pose_6d = self.pose_head(smpl_token) + self.init_pose  # (N, 132)
         betas = self.shape_head(smpl_token) + self.init_betas  # (N, 10)
