@@ -45,6 +45,13 @@ def _neighbour_stack(keys: torch.Tensor) -> torch.Tensor:
                         for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx])
 
 
+def points_per_chunk(device: torch.device) -> int:
+    """Surface points splatted per pass: bounds the temporaries (about 60 bytes a point) at
+    roughly 2 GB on a GPU, where fewer, larger passes keep the launch count down, and 250 MB
+    on the CPU."""
+    return 2**25 if device.type == "cuda" else 2**22
+
+
 def render_fragments(vertices: torch.Tensor, faces: torch.Tensor, image_index: torch.Tensor,
                      slot: torch.Tensor, K: torch.Tensor, height: int, width: int,
                      subdivisions: int = 4, near: float = 0.05) -> Fragments:
@@ -55,21 +62,22 @@ def render_fragments(vertices: torch.Tensor, faces: torch.Tensor, image_index: t
     bary = barycentric_grid(subdivisions, vertices.device)                   # (S, 3)
     keys = torch.full((batch * height * width,), EMPTY_KEY, dtype=torch.int64, device=vertices.device)
     face_ids = torch.arange(num_faces, device=vertices.device)
-    for p0 in range(0, count, 16):                                           # bounded memory
-        verts = vertices[p0:p0 + 16]
+    chunk = max(1, points_per_chunk(vertices.device) // (num_faces * bary.shape[0]))   # meshes per pass
+    for p0 in range(0, count, chunk):
+        verts = vertices[p0:p0 + chunk]
         tri = verts[:, faces]                                                # (p, F, 3, 3)
         pts = torch.einsum("sk,pfkc->pfsc", bary, tri)                       # (p, F, S, 3)
-        Kp = K[image_index[p0:p0 + 16]]                                      # (p, 3, 3)
+        Kp = K[image_index[p0:p0 + chunk]]                                      # (p, 3, 3)
         z = pts[..., 2]
         zc = z.clamp(min=1e-6)
         u = Kp[:, 0, 0, None, None] * pts[..., 0] / zc + Kp[:, 0, 1, None, None] * pts[..., 1] / zc + Kp[:, 0, 2, None, None]
         v = Kp[:, 1, 1, None, None] * pts[..., 1] / zc + Kp[:, 1, 2, None, None]
         col, row = torch.round(u).long(), torch.round(v).long()
         ok = (z > near) & (col >= 0) & (col < width) & (row >= 0) & (row < height)
-        pix = (image_index[p0:p0 + 16, None, None] * height + row.clamp(0, height - 1)) * width + col.clamp(0, width - 1)
+        pix = (image_index[p0:p0 + chunk, None, None] * height + row.clamp(0, height - 1)) * width + col.clamp(0, width - 1)
         depth_q = (z / DEPTH_UNIT_M).clamp(0, 2**40).long()
         key = ((depth_q << (SLOT_BITS + FACE_BITS))
-               | (slot[p0:p0 + 16, None, None] << FACE_BITS)
+               | (slot[p0:p0 + chunk, None, None] << FACE_BITS)
                | face_ids[None, :, None])
         key = torch.where(ok, key, torch.full_like(key, EMPTY_KEY))
         keys.scatter_reduce_(0, pix.reshape(-1), key.reshape(-1), reduce="amin")
