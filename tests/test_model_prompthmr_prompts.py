@@ -98,9 +98,9 @@ def test_decode_checks_the_number_of_images(net):
         net.decode(torch.zeros(1, 64, 16, 16), torch.eye(3)[None], prompts)
 
 
-def test_people_without_masks_share_block_zero_yet_decode_as_with_empty_masks(net):
-    """masks=None takes the shared path (one projection of each image's tokens in block 0);
-    all-zero masks mean "no mask" too but run every person on a private copy: same result."""
+def test_no_masks_decode_as_all_empty_masks_over_a_batch_of_images(net):
+    """masks=None gives one (1, D, h, w) "no mask" embedding broadcast to everyone; all-zero
+    masks give it per person: same decode, and a person decodes as if alone in its image."""
     torch.manual_seed(0)
     dim = net.prompt_encoder.not_embeddings.weight.shape[1]
     embeddings = torch.randn(2, dim, S // 14, S // 14)

@@ -9,9 +9,9 @@ image tokens. Each block (post-norm, LayerNorm eps 1e-5):
 3. tokens -> image cross-attention, norm3;  4. ReLU MLP, norm4;
 5. image -> tokens cross-attention updating the person's image tokens, norm5.
 
-The three projections that read the image tokens (keys and values of step 3, queries of step 5)
-run as one GEMM per block with the positional encoding's share projected once per frame
-(``project_image_tokens``); people of one image without mask prompts share block 0's.
+Steps 3 and 5 and the final attention fold the image-side projections into the person's few
+tokens (``ProjectedAttention.tokens_to_image`` / ``image_to_tokens``): a person's 4096 image
+tokens then cost a few thin matrix products per block instead of four (HW, D) x (D, D/2) ones.
 
 A final tokens -> image attention and LayerNorm follow. The initial tokens are the queries'
 positional encoding. State-dict layout: ``layers.{i}.{self_attn, norm1, cross_person_attn, norm2,
@@ -24,7 +24,7 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-from ros_phmr.model.prompthmr.attention import ProjectedAttention, project_image_tokens
+from ros_phmr.model.prompthmr.attention import ProjectedAttention
 from ros_phmr.model.prompthmr.positional import PersonIndexEncoding
 
 NUM_HEADS = 8
@@ -82,11 +82,8 @@ class CrossPersonBlock(nn.Module):
         query_pe: torch.Tensor,
         image_pe: torch.Tensor,
         plan: Optional[CrossPersonPlan],
-        image_index: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """queries (N, T, D), query_pe (N, T, D), image_pe (HW, D); keys (N, HW, D) per person, or
-        (B, HW, D) per image with ``image_index`` (N,): people of one image then share the
-        projections of its tokens. Returns queries (N, T, D) and each person's keys (N, HW, D)."""
+        """queries (N, T, D), keys (N, HW, D), query_pe (N, T, D), image_pe (HW, D)."""
         if self.first:
             queries = self.self_attn(queries, queries, queries)
         else:
@@ -97,15 +94,10 @@ class CrossPersonBlock(nn.Module):
         if plan is not None:
             queries = self._cross_person(queries, query_pe, plan)
 
-        to_image, to_token = self.cross_attn_token_to_image, self.cross_attn_image_to_token
-        image_k, image_q, image_v = project_image_tokens(
-            keys, image_pe, [(to_image.k_proj, True), (to_token.q_proj, True), (to_image.v_proj, False)])
-        if image_index is not None:  # per image -> per person
-            keys, image_k, image_q, image_v = (x[image_index] for x in (keys, image_k, image_q, image_v))
-        queries = self.norm3(queries + to_image.attend(to_image.q_proj(queries + query_pe), image_k, image_v))
+        queries = self.norm3(queries + self.cross_attn_token_to_image.tokens_to_image(queries + query_pe, keys, image_pe))
         queries = self.norm4(queries + self.mlp(queries))
-        q = queries + query_pe
-        keys = self.norm5(keys + to_token.attend(image_q, to_token.k_proj(q), to_token.v_proj(queries)))
+        update = self.cross_attn_image_to_token.image_to_tokens(keys, image_pe, queries + query_pe, queries)
+        keys = self.norm5(keys + update)
         return queries, keys
 
 
@@ -122,12 +114,8 @@ class TwoWayDecoder(nn.Module):
         image_pe: torch.Tensor,
         tokens: torch.Tensor,
         plan: Optional[CrossPersonPlan] = None,
-        image_index: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """image_pe (HW, D), tokens (N, T, D); image_tokens (N, HW, D) per person, or (B, HW, D) per
-        image with ``image_index`` (N,) when every person of an image starts from the same tokens
-        (no mask prompts): block 0 then projects each image once instead of once per person.
-        -> (tokens (N, T, D), image tokens (N, HW, D)).
+        """image_tokens (N, HW, D), image_pe (HW, D), tokens (N, T, D) -> (tokens, image tokens).
 
         Weights cast to a low-precision dtype for inference (``runtime.precision``) run the whole
         decoder in that dtype outside autocast: every person's (HW, D) image copy then moves at
@@ -136,14 +124,10 @@ class TwoWayDecoder(nn.Module):
         dtype = self.norm_final_attn.weight.dtype
         if dtype != image_tokens.dtype and dtype in (torch.float16, torch.bfloat16):
             with torch.autocast(image_tokens.device.type, enabled=False):
-                queries, keys = self.forward(image_tokens.to(dtype), image_pe.to(dtype), tokens.to(dtype), plan,
-                                             image_index)
+                queries, keys = self.forward(image_tokens.to(dtype), image_pe.to(dtype), tokens.to(dtype), plan)
             return queries.float(), keys.float()
         queries, keys = tokens, image_tokens
         for layer in self.layers:
-            queries, keys = layer(queries, keys, tokens, image_pe, plan, image_index)
-            image_index = None  # keys are per person from here on
-        final = self.final_attn_token_to_image
-        image_k, image_v = project_image_tokens(keys, image_pe, [(final.k_proj, True), (final.v_proj, False)])
-        out = final.attend(final.q_proj(queries + tokens), image_k, image_v)
+            queries, keys = layer(queries, keys, tokens, image_pe, plan)
+        out = self.final_attn_token_to_image.tokens_to_image(queries + tokens, keys, image_pe)
         return self.norm_final_attn(queries + out), keys

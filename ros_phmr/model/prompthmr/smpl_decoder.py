@@ -85,12 +85,11 @@ class SMPLDecoder(nn.Module):
         """
         count = sparse_tokens.shape[0]
         tokens = torch.cat([self.smpl_token.weight.expand(count, -1, -1), sparse_tokens], dim=1)  # (N, 5, D)
-        if dense_embeddings is None or dense_embeddings.shape[0] == 1:  # one start for all people of an image
-            src = image_embeddings if dense_embeddings is None else image_embeddings + dense_embeddings
-            hs, _ = self.transformer(src.flatten(2).transpose(1, 2), image_pe, tokens, plan, image_index)  # (N, 5, D)
-        else:
-            src = image_embeddings[image_index] + dense_embeddings  # (N, D, h, w): each person's own copy
-            hs, _ = self.transformer(src.flatten(2).transpose(1, 2), image_pe, tokens, plan)
+        src = image_embeddings[image_index]  # (N, D, h, w): each person's own copy
+        if dense_embeddings is not None:
+            src = src + dense_embeddings
+        src = src.flatten(2).transpose(1, 2)  # (N, h*w, D)
+        hs, _ = self.transformer(src, image_pe, tokens, plan)  # (N, 5, D)
         smpl_token, loc_token = hs[:, 0], hs[:, 1]
         pose_6d = self.pose_head(smpl_token) + self.init_pose  # (N, 132)
         betas = self.shape_head(smpl_token) + self.init_betas  # (N, 10)
