@@ -8,7 +8,8 @@ many people per call and for CUDA graphs:
 * forward kinematics runs level by level over the kinematic tree (11 levels, not 54 sequential
   joint steps) with the parents held as Python data and index buffers - no ``.item()``, no
   host-device copies, no data-dependent Python branches;
-* skinning is one matmul for the blended transforms and one small einsum.
+* skinning is one matmul for the blended transforms of all bodies, and 3x3 products are
+  broadcast multiply-adds (no batched GEMM launches over millions of tiny matrices).
 """
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,11 +164,12 @@ class BodyModel(nn.Module):
         v_posed = v_shaped + (pose_feature @ self.pose_basis).view(count, -1, 3)              # (N, V, 3)
 
         world_rot, world_pos = self._forward_kinematics(rot, joints)   # (N, 55, 3, 3), (N, 55, 3)
-        offset = world_pos - (world_rot @ joints.unsqueeze(-1)).squeeze(-1)                  # (N, 55, 3)
+        offset = world_pos - _rotate(world_rot, joints)                                        # (N, 55, 3)
         transforms = torch.cat([world_rot.reshape(count, -1, 9), offset], dim=-1)             # (N, 55, 12)
-        blended = torch.matmul(self.lbs_weights, transforms)                                  # (N, V, 12)
-        vertices = (torch.einsum("nvij,nvj->nvi", blended[..., :9].reshape(count, -1, 3, 3), v_posed)
-                    + blended[..., 9:])                                                       # (N, V, 3)
+        # One (V, 55) x (55, N*12) product for all bodies, not N thin ones.
+        blended = (self.lbs_weights @ transforms.transpose(0, 1).reshape(transforms.shape[1], -1)
+                   ).view(-1, count, 12).transpose(0, 1)                                    # (N, V, 12)
+        vertices = _rotate(blended[..., :9].unflatten(-1, (3, 3)), v_posed) + blended[..., 9:]  # (N, V, 3)
 
         extra = vertices.index_select(1, self._extra_vertices)                                # (N, 21, 3)
         corners = vertices.index_select(1, self._landmark_vertices).view(count, -1, 3, 3)     # (N, 51, 3, 3)
@@ -184,14 +186,14 @@ class BodyModel(nn.Module):
     def _forward_kinematics(self, rot: Tensor, joints: Tensor) -> Tuple[Tensor, Tensor]:
         """World rotations and positions of all joints, one batched step per tree level."""
         parent_pos = joints.index_select(1, self._parent_index) * self._has_parent          # (N, 55, 3)
-        local = (joints - parent_pos).unsqueeze(-1)                                          # (N, 55, 3, 1)
+        local = joints - parent_pos                                                           # (N, 55, 3)
         world_rot, world_pos = rot[:, :1], joints[:, :1]                  # root: (N, 1, 3, 3), (N, 1, 3)
         for d in range(1, len(self._levels)):
             level = getattr(self, f"_level{d}_joints")
             parent = getattr(self, f"_level{d}_parents")
             p_rot = world_rot.index_select(1, parent)                                        # (N, k, 3, 3)
-            new_rot = p_rot @ rot.index_select(1, level)
-            new_pos = world_pos.index_select(1, parent) + (p_rot @ local.index_select(1, level)).squeeze(-1)
+            new_rot = _compose(p_rot, rot.index_select(1, level))
+            new_pos = world_pos.index_select(1, parent) + _rotate(p_rot, local.index_select(1, level))
             world_rot = torch.cat([world_rot, new_rot], dim=1)
             world_pos = torch.cat([world_pos, new_pos], dim=1)
         return world_rot.index_select(1, self._joint_order), world_pos.index_select(1, self._joint_order)
@@ -262,3 +264,15 @@ def pose_from_axis_angle(global_orient: Tensor, body_pose: Tensor, left_hand_pos
         rot = axis_angle_to_matrix(value.reshape(value.shape[0], joints, 3))                 # (N, J, 3, 3)
         out[name] = rot[:, 0] if joints == 1 else rot
     return out
+
+
+# 3x3 products as broadcast multiply-adds: batched GEMM kernels for millions of 3x3 problems
+# (one per vertex or joint) run as slow batched matrix-vector launches on a GPU.
+def _rotate(rotations: Tensor, points: Tensor) -> Tensor:
+    """(..., 3, 3) @ (..., 3) -> (..., 3)."""
+    return (rotations * points.unsqueeze(-2)).sum(-1)
+
+
+def _compose(first: Tensor, second: Tensor) -> Tensor:
+    """(..., 3, 3) @ (..., 3, 3) -> (..., 3, 3)."""
+    return (first.unsqueeze(-1) * second.unsqueeze(-3)).sum(-2)
