@@ -4,6 +4,7 @@ first), bf16/fp16 autocast, periodic checkpoints (resumable), a JSON-lines log a
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -109,6 +110,18 @@ def training_losses(model: TrainModel, batch, generator: torch.Generator, body, 
     return losses
 
 
+@contextlib.contextmanager
+def tf32_matmuls():
+    """float32 matrix products on TF32 tensor cores inside (the losses' SMPL-X runs in float32
+    outside autocast), restored after: labels are made before, in full float32."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
 def learning_rate(config: TrainConfig, step: int, elapsed_s: float) -> float:
     progress = step / config.steps
     if config.time_budget_s > 0:
@@ -187,10 +200,11 @@ class Trainer:
         made = time.monotonic()
         batch = self.maker.make(cfg.batch_size, self.generator)
         self.data_time_s += time.monotonic() - made
-        losses = training_losses(self.model, batch, self.generator, self.body, self._amp)
-        total = weighted_total(losses, cfg.loss_weights)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(total).backward()
+        with tf32_matmuls():
+            losses = training_losses(self.model, batch, self.generator, self.body, self._amp)
+            total = weighted_total(losses, cfg.loss_weights)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(total).backward()
         if self.parallel:   # before unscaling: every rank then sees the same overflow and skips alike
             self.parallel.average_gradients(self.model.parameters())
         self.scaler.unscale_(self.optimizer)
