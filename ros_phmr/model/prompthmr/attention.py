@@ -8,8 +8,9 @@ projections on the image side are folded into the tokens' side instead (``tokens
 only ever multiplied by (D, 40) matrices, never projected to (HW, D/2) keys, values or queries.
 The result is the same attention, computed with far fewer FLOPs and bytes per person, but in
 more, smaller kernels: on an H200 (bench/results/2026-11-21_H200_edbc626_decoder_fold_ab.json)
-the folded decoder took 2.3 ms for 1 person against 1.5 ms plainly, broke even near 5 people and
-saved 3 ms at 20. Batches of fewer than ``FOLD_MIN_PEOPLE`` people therefore take the plain path.
+the folded decoder took 2.3 ms for 1 person against 1.5 ms plainly, broke even near 5 people
+and took 7.7 ms against 10.1 at 20. Batches of fewer than ``FOLD_MIN_PEOPLE`` people therefore
+take the plain path.
 """
 import math
 from typing import Optional
