@@ -9,26 +9,29 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from ros_phmr.assets import write_assets  # noqa: E402
+from ros_phmr.model.prompthmr.attention import FOLD_MIN_PEOPLE  # noqa: E402
 from ros_phmr.pipeline import Pipeline, PipelineConfig  # noqa: E402
 from ros_phmr.runtime.export import (DecoderGraph, example_boxes, export_pipeline_graphs,  # noqa: E402
                                      onnxruntime_outputs)
 
-MAX_PEOPLE = 3
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+# The decoder attends plainly below FOLD_MIN_PEOPLE people and in folded form from there on:
+# both exported graphs are checked.
+@pytest.fixture(scope="module", params=[3, FOLD_MIN_PEOPLE + 1], ids=["plain", "folded"])
+def exported(tmp_path_factory, request):
+    max_people = request.param
     out = tmp_path_factory.mktemp("export")
     write_assets(out / "assets", size="tiny", seed=5)
     pipe = Pipeline(PipelineConfig(
         profile="prompthmr+multihmr", smplx_model=str(out / "assets"), resolution=224, device="cpu",
-        max_people=MAX_PEOPLE, prompthmr_checkpoint=str(out / "assets" / "prompthmr" / "checkpoint.ckpt"),
+        max_people=max_people, prompthmr_checkpoint=str(out / "assets" / "prompthmr" / "checkpoint.ckpt"),
         multihmr_checkpoint=str(out / "assets" / "multihmr" / "multiHMR_tiny.pt")))
-    return pipe, export_pipeline_graphs(pipe, out / "onnx", image_size=(320, 240), people=2)
+    return pipe, export_pipeline_graphs(pipe, out / "onnx", image_size=(320, 240), people=2), max_people
 
 
 def test_graphs_match_torch_within_1e3(exported):
-    _, graphs = exported
+    _, graphs, _ = exported
     assert set(graphs) == {"detector", "encoder", "decoder"}
     for name, entry in graphs.items():
         assert entry["max_abs_error"] <= 1e-3, name
@@ -36,7 +39,7 @@ def test_graphs_match_torch_within_1e3(exported):
 
 
 def test_shapes_are_static_and_the_position_embedding_is_baked(exported):
-    _, graphs = exported
+    _, graphs, _ = exported
     for name, entry in graphs.items():
         model = onnx.load(entry["path"])
         ops = {node.op_type for node in model.graph.node}
@@ -47,17 +50,17 @@ def test_shapes_are_static_and_the_position_embedding_is_baked(exported):
 
 
 def test_decoder_graph_on_new_people_equals_torch_and_masks_padding(exported):
-    pipe, graphs = exported
+    pipe, graphs, max_people = exported
     size = pipe.decoder_size
     torch.manual_seed(3)
     embeddings = torch.randn(1, pipe.decoder.dims.dim, size // 14, size // 14)
     K = torch.tensor([[[300.0, 0, 112], [0, 300, 112], [0, 0, 1]]])
-    boxes, valid = example_boxes(1, MAX_PEOPLE, size)
+    boxes, valid = example_boxes(1, max_people, size)
     boxes[0, :4] = torch.tensor([30.0, 40, 120, 210])
     got = onnxruntime_outputs(graphs["decoder"]["path"], {
         "embeddings": embeddings.numpy(), "K": K.numpy(), "boxes": boxes.numpy(), "valid": valid.numpy()})
     with torch.no_grad():
-        want = DecoderGraph(pipe.decoder, MAX_PEOPLE)(embeddings, K, boxes, valid)
+        want = DecoderGraph(pipe.decoder, max_people)(embeddings, K, boxes, valid)
         direct = pipe.decoder.decode(embeddings, K, pipe.decoder.prepare_prompts(size, 1, boxes[:1, :4].numpy()))
     for name, value in zip(("pose_6d", "betas", "transl"), want):
         np.testing.assert_allclose(got[name], value.numpy(), atol=1e-3)
