@@ -6,6 +6,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ros_phmr.bench.cost_model import (JETSONS, jetson_table, latency_ms, profile_cost,
                                        prompthmr_decoder_flops, vit_flops, vit_params)
+from ros_phmr.model.prompthmr.attention import FOLD_MIN_PEOPLE
 from ros_phmr.model.prompthmr.model import PromptHMR
 from ros_phmr.model.prompthmr.random_checkpoint import random_prompthmr_state_dict
 
@@ -22,9 +23,10 @@ def test_backbone_parameters_match_dinov2(arch, millions):
     assert vit_params(arch) / 1e6 == pytest.approx(millions, rel=0.03)
 
 
-def test_decoder_flops_match_torch_flop_counter():
+@pytest.mark.parametrize("people", [3, FOLD_MIN_PEOPLE + 1])  # plain and folded attention
+def test_decoder_flops_match_torch_flop_counter(people):
     model = PromptHMR.from_state_dict(random_prompthmr_state_dict("tiny", 0, include_text_tower=False))
-    dims, res, people = model.dims, 224, 3
+    dims, res = model.dims, 224
     embeddings = torch.randn(1, dims.dim, res // 14, res // 14)
     K = torch.tensor([[[300.0, 0, 112], [0, 300, 112], [0, 0, 1]]])
     prompts = model.prepare_prompts(res, 1, [[10, 10, 100, 200]] * people)

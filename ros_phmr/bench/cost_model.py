@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ros_phmr.model.backbone import arch_dims
+from ros_phmr.model.prompthmr.attention import FOLD_MIN_PEOPLE
+from ros_phmr.model.prompthmr.decoder import NUM_HEADS as DECODER_HEADS
 
 RAY_CHANNELS = 99
 DECODER_QUERY_TOKENS = 5
@@ -63,21 +65,30 @@ def prompthmr_neck_flops(resolution: int, backbone: str = "vit_large", dim: int 
 
 def prompthmr_decoder_flops(resolution: int, people: int, dim: int = 1024, attention_dim: int = 512,
                             depth: int = 4, mlp_dim: int = 1024) -> float:
-    """Two-way decoder: per layer and person four (tokens x D x D/2) projections over its own
-    copy of the image tokens (k, v of token->image; q, out of image->token), the final
-    token->image attention's k and v, plus the small query-side work (5 tokens)."""
+    """Two-way decoder. Plain (fewer than FOLD_MIN_PEOPLE people): per layer and person four
+    (tokens x D x D/2) projections over its own copy of the image tokens (k, v of token->image;
+    q, out of image->token), the final token->image attention's k and v, plus the small
+    query-side work (5 tokens). Folded: per attention three (tokens x D x 40) products (scores of
+    the tokens and of the positional encoding, then pooling or mixing), 40 = heads x 5 tokens."""
     hw = (resolution // 14) ** 2
+    T = DECODER_QUERY_TOKENS
+    mlp = 2 * 2 * T * dim * mlp_dim
+    if people >= FOLD_MIN_PEOPLE:
+        image_side = (2 * depth + 1) * 3 * 2 * hw * dim * DECODER_HEADS * T
+        query_side = depth * (12 * 2 * T * dim * attention_dim + mlp) + 4 * 2 * T * dim * attention_dim
+        return people * (image_side + query_side)
     image_side = depth * 4 * 2 * hw * dim * attention_dim + 2 * 2 * hw * dim * attention_dim
-    attention = (depth * 2 + 1) * 2 * 2 * hw * DECODER_QUERY_TOKENS * attention_dim
-    query_side = depth * (4 * 2 * DECODER_QUERY_TOKENS * dim * attention_dim * 2
-                          + 2 * 2 * DECODER_QUERY_TOKENS * dim * mlp_dim)
+    attention = (depth * 2 + 1) * 2 * 2 * hw * T * attention_dim
+    query_side = depth * (4 * 2 * T * dim * attention_dim * 2 + mlp)
     return people * (image_side + attention + query_side)
 
 
 def prompthmr_decoder_bytes(resolution: int, people: int, dim: int = 1024, depth: int = 4) -> float:
-    """About 12 fp16 passes over each person's (tokens x D) image copy per layer."""
+    """About 12 fp16 passes over each person's (tokens x D) image copy per layer; 9 folded
+    (three reads for the scores and the pooling, the update's write, residual and LayerNorm)."""
     hw = (resolution // 14) ** 2
-    return people * depth * 12 * hw * dim * 2
+    passes = 9 if people >= FOLD_MIN_PEOPLE else 12
+    return people * depth * passes * hw * dim * 2
 
 
 def multihmr_head_flops(resolution: int, backbone: str, people: int, hph_dim: int = 1024,
