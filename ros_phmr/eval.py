@@ -10,6 +10,9 @@ people. Reported:
   than 20% visible are "don't care": finding them is no false positive, missing them no miss;
 * MPJPE and PA-MPJPE (mm) over the 22 body joints of matched people, pelvis-aligned, and the
   pelvis position error;
+* where the errors come from: every missed person's best IoU with any output box and every false
+  positive's best IoU with any person (a miss at IoU 0.3-0.5 is a person found with an
+  inaccurate box, not a person overlooked), and recall by visible fraction;
 * the box-prompt check: in images of two people, one person's ground-truth box is given as a
   prompt; the estimate returned for that prompt must be closer (mean 2D joint distance) to the
   prompted person than to the other.
@@ -31,6 +34,8 @@ BODY_JOINTS = 22
 IOU_THRESHOLD = 0.5
 EVAL_WIDTH, EVAL_HEIGHT = 640, 480
 DEFAULT_SEED = 20261121
+IOU_BINS = (0.1, 0.3, 0.5)          # edges of the best-IoU breakdown of misses and false positives
+VISIBILITY_BINS = (0.5, 0.8)         # edges of the recall-by-visible-fraction breakdown (detectable: >= 0.2)
 TARGETS = {"recall": 0.95, "precision": 0.95, "mpjpe_mm": 80.0, "pa_mpjpe_mm": 50.0, "box_prompt_accuracy": 0.95}
 
 
@@ -116,6 +121,7 @@ def evaluate(pipeline, count: int = 500, seed: int = DEFAULT_SEED, prompt_count:
 
     tp = fp = fn = 0
     mpjpe, pa, root = [], [], []
+    miss_iou, false_iou, visible, found = [], [], [], []
     start = time.perf_counter()
     for i, item in enumerate(eval_images(count, seed, device)):
         res = pipeline.process(item.image, item.K)
@@ -125,8 +131,15 @@ def evaluate(pipeline, count: int = 500, seed: int = DEFAULT_SEED, prompt_count:
         pairs = match_people(pred_boxes, care[det])
         det_idx = np.flatnonzero(det)
         matched_pred = {i for i, _ in pairs}
+        matched_gt = {j for _, j in pairs}
         tp += len(pairs)
         fn += int(det.sum()) - len(pairs)
+        overlap = box_iou(pred_boxes, care) if len(pred_boxes) and len(care) else np.zeros((len(pred_boxes), len(care)))
+        for j, g in enumerate(det_idx):
+            visible.append(float(gt["visible_fraction"][g]))
+            found.append(j in matched_gt)
+            if j not in matched_gt:
+                miss_iou.append(float(overlap[:, g].max()) if len(pred_boxes) else 0.0)
         for k in range(len(pred_boxes)):
             if k in matched_pred:
                 continue
@@ -134,6 +147,7 @@ def evaluate(pipeline, count: int = 500, seed: int = DEFAULT_SEED, prompt_count:
             if len(dont_care) and box_iou(pred_boxes[k:k + 1], dont_care).max() >= IOU_THRESHOLD:
                 continue
             fp += 1
+            false_iou.append(float(overlap[k].max()) if len(care) else 0.0)
         for k, j in pairs:
             person = res.people[k]
             m, p = joint_errors(person.joints_3d, gt["joints"][det_idx[j]])
@@ -167,12 +181,35 @@ def evaluate(pipeline, count: int = 500, seed: int = DEFAULT_SEED, prompt_count:
         "pa_mpjpe_mm": float(np.mean(pa)) if pa else None,
         "pelvis_position_error_mm": float(np.median(root)) if root else None,
         "box_prompt_images": tried, "box_prompt_accuracy": hits / max(tried, 1),
+        "misses_by_best_iou": iou_histogram(miss_iou),
+        "false_positives_by_best_iou": iou_histogram(false_iou),
+        "recall_by_visible_fraction": recall_by_visibility(visible, found),
         "seconds_per_image": detection_time / count,
     }
     metrics["targets"] = TARGETS
     metrics["targets_met"] = all(metrics[k] is not None and (metrics[k] >= v if k in ("recall", "precision", "box_prompt_accuracy")
                                                             else metrics[k] <= v) for k, v in TARGETS.items())
     return metrics
+
+
+def _bin_labels(edges, low: str, high: str) -> list:
+    bounds = [low] + [str(e) for e in edges] + [high]
+    return [f"{a}-{b}" for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def iou_histogram(best_iou) -> dict:
+    """Counts of best-IoU values per bin of ``IOU_BINS``: {"0-0.1": n, ..., "0.5-1": n}."""
+    index = np.searchsorted(IOU_BINS, np.asarray(best_iou, float), side="right")
+    counts = np.bincount(index, minlength=len(IOU_BINS) + 1)
+    return dict(zip(_bin_labels(IOU_BINS, "0", "1"), counts.tolist()))
+
+
+def recall_by_visibility(visible, found) -> dict:
+    """Recall per bin of ``VISIBILITY_BINS`` (None where a bin is empty)."""
+    index = np.searchsorted(VISIBILITY_BINS, np.asarray(visible, float), side="right")
+    found = np.asarray(found, bool)
+    return {label: (float(found[index == b].mean()) if (index == b).any() else None)
+            for b, label in enumerate(_bin_labels(VISIBILITY_BINS, "0.2", "1"))}
 
 
 def run_eval(checkpoint: Optional[Union[str, Path]] = None, count: int = 500, seed: int = DEFAULT_SEED,
@@ -199,6 +236,10 @@ def run_eval(checkpoint: Optional[Union[str, Path]] = None, count: int = 500, se
     return metrics
 
 
+def _counts(histogram: dict) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in histogram.items())
+
+
 def format_metrics(m: dict) -> str:
     def f(v, fmt):
         return "n/a" if v is None else format(v, fmt)
@@ -208,6 +249,9 @@ def format_metrics(m: dict) -> str:
         f"detection @IoU0.5: recall {f(m['recall'], '.3f')}  precision {f(m['precision'], '.3f')}",
         f"MPJPE {f(m['mpjpe_mm'], '.1f')} mm  PA-MPJPE {f(m['pa_mpjpe_mm'], '.1f')} mm  "
         f"pelvis position (median) {f(m['pelvis_position_error_mm'], '.0f')} mm",
+        "misses by best IoU with any output box: " + _counts(m["misses_by_best_iou"]),
+        "false positives by best IoU with any person: " + _counts(m["false_positives_by_best_iou"]),
+        "recall by visible fraction: " + ", ".join(f"{k} {f(v, '.2f')}" for k, v in m["recall_by_visible_fraction"].items()),
         f"box prompt: {f(m['box_prompt_accuracy'], '.3f')} of {m['box_prompt_images']} two-person images",
         f"targets met: {m['targets_met']}",
     ])

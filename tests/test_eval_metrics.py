@@ -4,7 +4,8 @@ import json
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from ros_phmr.eval import eval_images, joint_errors, match_people, procrustes_aligned
+from ros_phmr.eval import (eval_images, iou_histogram, joint_errors, match_people, procrustes_aligned,
+                           recall_by_visibility)
 from ros_phmr.geometry.projection import box_iou
 from ros_phmr.model.fused import FusedConfig, FusedModel
 
@@ -53,4 +54,16 @@ def test_eval_command_writes_json(tmp_path, capsys):
                  "--json", str(out)]) == 0
     metrics = json.loads(out.read_text())
     assert metrics["images"] == 2 and 0.0 <= metrics["recall"] <= 1.0
-    assert "recall" in capsys.readouterr().out
+    assert sum(metrics["misses_by_best_iou"].values()) == metrics["false_negatives"]
+    assert sum(metrics["false_positives_by_best_iou"].values()) == metrics["false_positives"]
+    printed = capsys.readouterr().out
+    assert "recall" in printed and "misses by best IoU" in printed
+
+
+def test_error_breakdowns_bin_at_their_edges():
+    assert iou_histogram([0.0, 0.05, 0.1, 0.29, 0.3, 0.45, 0.5, 0.9]) == {
+        "0-0.1": 2, "0.1-0.3": 2, "0.3-0.5": 2, "0.5-1": 2}
+    assert iou_histogram([]) == {"0-0.1": 0, "0.1-0.3": 0, "0.3-0.5": 0, "0.5-1": 0}
+    recall = recall_by_visibility([0.3, 0.4, 0.6, 0.95, 1.2], [True, False, True, False, True])
+    assert recall == {"0.2-0.5": 0.5, "0.5-0.8": 1.0, "0.8-1": 0.5}
+    assert recall_by_visibility([0.9], [True])["0.2-0.5"] is None
