@@ -10,6 +10,8 @@ people. Reported:
   than 20% visible are "don't care": finding them is no false positive, missing them no miss;
 * MPJPE and PA-MPJPE (mm) over the 22 body joints of matched people, pelvis-aligned, and the
   pelvis position error;
+* the same PA-MPJPE for the generator's relaxed mean pose with zero shape on the same people: the
+  level an estimate reaches without reading any pose from the image;
 * where the errors come from: every missed person's best IoU with any output box and every false
   positive's best IoU with any person (a miss at IoU 0.3-0.5 is a person found with an
   inaccurate box, not a person overlooked), and recall by visible fraction;
@@ -120,7 +122,8 @@ def evaluate(pipeline, count: int = 500, seed: int = DEFAULT_SEED, prompt_count:
     from ros_phmr.prompts import FramePrompts, PersonPrompt
 
     tp = fp = fn = 0
-    mpjpe, pa, root = [], [], []
+    mpjpe, pa, root, pa_mean_pose = [], [], [], []
+    mean_pose_joints = _mean_pose_joints()
     miss_iou, false_iou, visible, found = [], [], [], []
     start = time.perf_counter()
     for i, item in enumerate(eval_images(count, seed, device)):
@@ -153,6 +156,7 @@ def evaluate(pipeline, count: int = 500, seed: int = DEFAULT_SEED, prompt_count:
             m, p = joint_errors(person.joints_3d, gt["joints"][det_idx[j]])
             mpjpe.append(m)
             pa.append(p)
+            pa_mean_pose.append(joint_errors(mean_pose_joints, gt["joints"][det_idx[j]])[1])
             root.append(float(np.linalg.norm(person.joints_3d[0] - gt["joints"][det_idx[j]][0]) * 1000))
         if progress and (i + 1) % 50 == 0:
             print(f"  {i + 1}/{count} images", flush=True)
@@ -179,6 +183,7 @@ def evaluate(pipeline, count: int = 500, seed: int = DEFAULT_SEED, prompt_count:
         "true_positives": tp, "false_positives": fp, "false_negatives": fn,
         "mpjpe_mm": float(np.mean(mpjpe)) if mpjpe else None,
         "pa_mpjpe_mm": float(np.mean(pa)) if pa else None,
+        "pa_mpjpe_mean_pose_mm": float(np.mean(pa_mean_pose)) if pa_mean_pose else None,
         "pelvis_position_error_mm": float(np.median(root)) if root else None,
         "box_prompt_images": tried, "box_prompt_accuracy": hits / max(tried, 1),
         "misses_by_best_iou": iou_histogram(miss_iou),
@@ -190,6 +195,18 @@ def evaluate(pipeline, count: int = 500, seed: int = DEFAULT_SEED, prompt_count:
     metrics["targets_met"] = all(metrics[k] is not None and (metrics[k] >= v if k in ("recall", "precision", "box_prompt_accuracy")
                                                             else metrics[k] <= v) for k, v in TARGETS.items())
     return metrics
+
+
+def _mean_pose_joints() -> np.ndarray:
+    """(127, 3) joints of the synthetic body in the generator's relaxed pose with zero shape
+    (PA-MPJPE is blind to orientation, scale and position, so none is needed)."""
+    from ros_phmr.body import BodyModel
+    from ros_phmr.demo import synthetic_model_path
+    from ros_phmr.synthetic.poses import relaxed_body_pose
+
+    body = BodyModel.from_file(synthetic_model_path())
+    with torch.no_grad():
+        return body(torch.eye(3)[None], relaxed_body_pose()[None], torch.zeros(1, 10)).joints[0].double().numpy()
 
 
 def _bin_labels(edges, low: str, high: str) -> list:
@@ -249,6 +266,7 @@ def format_metrics(m: dict) -> str:
         f"detection @IoU0.5: recall {f(m['recall'], '.3f')}  precision {f(m['precision'], '.3f')}",
         f"MPJPE {f(m['mpjpe_mm'], '.1f')} mm  PA-MPJPE {f(m['pa_mpjpe_mm'], '.1f')} mm  "
         f"pelvis position (median) {f(m['pelvis_position_error_mm'], '.0f')} mm",
+        f"PA-MPJPE of the mean pose on the same people: {f(m['pa_mpjpe_mean_pose_mm'], '.1f')} mm",
         "misses by best IoU with any output box: " + _counts(m["misses_by_best_iou"]),
         "false positives by best IoU with any person: " + _counts(m["false_positives_by_best_iou"]),
         "recall by visible fraction: " + ", ".join(f"{k} {f(v, '.2f')}" for k, v in m["recall_by_visible_fraction"].items()),

@@ -55,6 +55,7 @@ def test_eval_command_writes_json(tmp_path, capsys):
     metrics = json.loads(out.read_text())
     assert metrics["images"] == 2 and 0.0 <= metrics["recall"] <= 1.0
     assert sum(metrics["misses_by_best_iou"].values()) == metrics["false_negatives"]
+    assert (metrics["pa_mpjpe_mean_pose_mm"] is None) == (metrics["pa_mpjpe_mm"] is None)
     assert sum(metrics["false_positives_by_best_iou"].values()) == metrics["false_positives"]
     printed = capsys.readouterr().out
     assert "recall" in printed and "misses by best IoU" in printed
@@ -67,3 +68,21 @@ def test_error_breakdowns_bin_at_their_edges():
     recall = recall_by_visibility([0.3, 0.4, 0.6, 0.95, 1.2], [True, False, True, False, True])
     assert recall == {"0.2-0.5": 0.5, "0.5-0.8": 1.0, "0.8-1": 0.5}
     assert recall_by_visibility([0.9], [True])["0.2-0.5"] is None
+
+
+def test_mean_pose_baseline_is_zero_for_a_relaxed_person_and_not_for_a_random_one():
+    import torch
+
+    from ros_phmr.body import BodyModel
+    from ros_phmr.demo import synthetic_model_path
+    from ros_phmr.eval import _mean_pose_joints
+    from ros_phmr.synthetic.poses import random_body_pose, relaxed_body_pose
+
+    body = BodyModel.from_file(synthetic_model_path())
+    orient = torch.tensor(Rotation.from_euler("xyz", [170, 20, -40], degrees=True).as_matrix(), dtype=torch.float32)
+    with torch.no_grad():
+        relaxed = body(orient[None], relaxed_body_pose()[None], torch.zeros(1, 10), transl=torch.tensor([[0.5, 0.2, 4.0]]))
+        other = body(orient[None], random_body_pose(1, torch.Generator().manual_seed(0)), torch.zeros(1, 10))
+    baseline = _mean_pose_joints()
+    assert joint_errors(baseline, relaxed.joints[0].double().numpy())[1] < 1e-3
+    assert joint_errors(baseline, other.joints[0].double().numpy())[1] > 20.0

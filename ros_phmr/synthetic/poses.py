@@ -68,6 +68,12 @@ def euler_xyz_to_matrix(angles: torch.Tensor) -> torch.Tensor:
     return rz.view(shape) @ ry.view(shape) @ rx.view(shape)
 
 
+def relaxed_body_pose(device=None) -> torch.Tensor:
+    """(21, 3, 3) the relaxed standing pose every random pose deviates from: the "mean pose"
+    baseline of an estimate on this data."""
+    return euler_xyz_to_matrix(torch.deg2rad(_RELAXED_DEG.to(device)))
+
+
 def random_body_pose(count: int, generator: torch.Generator, device=None,
                      walk_fraction: float = 0.4) -> torch.Tensor:
     """(count, 21, 3, 3) random body poses within the joint limits.
