@@ -67,7 +67,7 @@ def render_fragments(vertices: torch.Tensor, faces: torch.Tensor, image_index: t
         verts = vertices[p0:p0 + chunk]
         tri = verts[:, faces]                                                # (p, F, 3, 3)
         pts = torch.einsum("sk,pfkc->pfsc", bary, tri)                       # (p, F, S, 3)
-        Kp = K[image_index[p0:p0 + chunk]]                                      # (p, 3, 3)
+        Kp = K[image_index[p0:p0 + chunk]]                                   # (p, 3, 3)
         z = pts[..., 2]
         zc = z.clamp(min=1e-6)
         u = Kp[:, 0, 0, None, None] * pts[..., 0] / zc + Kp[:, 0, 1, None, None] * pts[..., 1] / zc + Kp[:, 0, 2, None, None]

@@ -94,7 +94,8 @@ class CrossPersonBlock(nn.Module):
         if plan is not None:
             queries = self._cross_person(queries, query_pe, plan)
 
-        queries = self.norm3(queries + self.cross_attn_token_to_image.tokens_to_image(queries + query_pe, keys, image_pe))
+        attended = self.cross_attn_token_to_image.tokens_to_image(queries + query_pe, keys, image_pe)
+        queries = self.norm3(queries + attended)
         queries = self.norm4(queries + self.mlp(queries))
         update = self.cross_attn_image_to_token.image_to_tokens(keys, image_pe, queries + query_pe, queries)
         keys = self.norm5(keys + update)

@@ -56,7 +56,7 @@ class PromptHMRNet(nn.Module):
         boxes = self.prompt_encoder.box_tokens(prompts.boxes.to(device, dtype), PATCH_SIZE * cols)  # (N, 2, D)
         text = self.prompt_encoder.text_tokens(prompts.texts, prompts.count)  # (N, 1, D)
         masks = None if prompts.masks is None else prompts.masks.to(device, dtype)
-        dense = self.prompt_encoder.mask_embeddings(masks, rows, cols)
+        dense = self.prompt_encoder.mask_embeddings(masks, prompts.count, rows, cols)
         return torch.cat([boxes, text], dim=1), dense
 
     def interaction_plan(self, prompts: PersonPrompts, device: torch.device) -> Optional[CrossPersonPlan]:

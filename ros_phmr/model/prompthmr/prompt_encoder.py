@@ -87,10 +87,8 @@ class PromptEncoder(nn.Module):
         index = torch.tensor(real, device=empty.device)
         return empty.index_copy(0, index, encoded)[:, None]  # (N, 1, D)
 
-    def mask_embeddings(self, masks: Optional[torch.Tensor], rows: int, cols: int) -> Optional[torch.Tensor]:
-        """masks (N, 1, 4*rows, 4*cols) in {0, 1} or None -> (N, D, rows, cols), or None (no mask
-        branch), or without masks (1, D, rows, cols): the same for everyone, which lets the decoder
-        share work between the people of an image.
+    def mask_embeddings(self, masks: Optional[torch.Tensor], count: int, rows: int, cols: int) -> Optional[torch.Tensor]:
+        """masks (N, 1, 4*rows, 4*cols) in {0, 1} or None -> (N, D, rows, cols) or None (no mask branch).
 
         An all-zero mask means "no mask" and gives the learned ``no_mask_embed`` everywhere.
         """
@@ -98,7 +96,7 @@ class PromptEncoder(nn.Module):
             return None
         empty = self.no_mask_embed.weight.reshape(1, -1, 1, 1)  # (1, D, 1, 1)
         if masks is None:
-            return empty.expand(1, -1, rows, cols)
+            return empty.expand(count, -1, rows, cols)
         present = (masks.sum(dim=(-1, -2), keepdim=True) > 1e-3).to(masks.dtype)  # (N, 1, 1, 1)
         return self.mask_downscaling(masks) * present + empty * (1 - present)
 

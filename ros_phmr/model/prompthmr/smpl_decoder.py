@@ -77,7 +77,7 @@ class SMPLDecoder(nn.Module):
         plan: Optional[CrossPersonPlan],
     ) -> Dict[str, torch.Tensor]:
         """image_embeddings (B, D, h, w), image_pe (h*w, D), sparse_tokens (N, 3, D),
-        dense_embeddings (N, D, h, w), (1, D, h, w) shared by everyone, or None, image_index (N,), focal (N,) fx of each person's
+        dense_embeddings (N, D, h, w) or None, image_index (N,), focal (N,) fx of each person's
         model-input K.
 
         Returns pose_6d (N, 132), betas (N, 10), transl (N, 3), transl_c (N, 2) and depth_c
