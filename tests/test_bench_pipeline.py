@@ -75,3 +75,26 @@ def test_cli_writes_json_and_plot(assets, tmp_path):
     assert result["config"]["profile"] == "prompthmr" and len(result["runs"]) == 1
     assert result["runs"][0]["people_decoded"] == {"min": 1, "max": 1}
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_commit_is_marked_dirty_when_tracked_files_changed(tmp_path, monkeypatch):
+    import shutil
+    import subprocess
+
+    from ros_phmr.bench.pipeline_bench import git_commit
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    monkeypatch.delenv("ROS_PHMR_BENCH_COMMIT", raising=False)
+    run = lambda *args: subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    run("init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    run("add", "a.py")
+    run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    (tmp_path / "untracked.txt").write_text("not part of the code\n")
+    assert git_commit(tmp_path) == head
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == head + "+dirty"
+    monkeypatch.setenv("ROS_PHMR_BENCH_COMMIT", "abc1234")
+    assert git_commit(tmp_path) == "abc1234"

@@ -181,12 +181,20 @@ def machine_info(device: torch.device) -> dict:
 
 
 def git_commit(path: Path | None = None) -> str:
-    """HEAD of the source tree, or ROS_PHMR_BENCH_COMMIT (for a copied tree whose .git is stale)."""
+    """HEAD of the source tree, "+dirty" when tracked files differ from it (a result must not be
+    filed under a commit whose code did not run), or ROS_PHMR_BENCH_COMMIT (for a copied tree
+    whose .git is stale)."""
     if os.environ.get("ROS_PHMR_BENCH_COMMIT"):
         return os.environ["ROS_PHMR_BENCH_COMMIT"]
+    cwd = path or Path(__file__).parent
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=path or Path(__file__).parent,
-                              capture_output=True, text=True, timeout=10).stdout.strip() or "unknown"
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd,
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        if not head:
+            return "unknown"
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                                 capture_output=True, text=True, timeout=30).stdout.strip()
+        return head + ("+dirty" if changed else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
