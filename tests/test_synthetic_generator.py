@@ -131,3 +131,21 @@ def test_front_and_back_look_different(body):
     assert (groups == 4).sum() > 100 and (groups == 5).sum() > 20
     assert (normal_z[(groups == 4) | (groups == 5)] > 0).all()
     assert (groups[(normal_z < 0) & (maker.face_joint == 9)] == 1).all()    # upper back: shirt colour
+
+
+def test_only_used_slots_are_splatted_and_nothing_changes(body, batch):
+    """The maker splats only the used person slots; splatting every slot (unused ones are parked
+    behind the camera) must give the same depth and the same people."""
+    B, P = batch.valid.shape
+    assert not batch.valid.all()                                        # the fixture has unused slots
+    verts = batch.vertices.reshape(B * P, -1, 3)
+    image_index = torch.arange(B).repeat_interleave(P)
+    slot = torch.arange(P).repeat(B)
+    every = render_fragments(verts, body.faces, image_index, slot, batch.K, 160, 160, subdivisions=3)
+    content = torch.zeros(B, 160, 160, dtype=torch.bool)
+    for b in range(B):
+        x0, y0, x1, y1 = batch.content[b].tolist()
+        content[b, y0:y1, x0:x1] = True
+    assert torch.equal(torch.where(content, every.depth, float("inf")), batch.depth.where(content, float("inf")))
+    labelled = torch.where(batch.masks.any(1), batch.masks.float().argmax(1), -1)
+    assert torch.equal(torch.where(content, every.slot, -1), labelled)

@@ -131,7 +131,9 @@ class SyntheticBatchMaker:
 
         image_index = torch.arange(B, device=dev).repeat_interleave(P)
         slot = torch.arange(P, device=dev).repeat(B)
-        frags = render_fragments(verts, self.body.faces, image_index, slot, lay.K, H, W, self.subdivisions)
+        used = lay.valid.reshape(n).nonzero().squeeze(1)   # only used slots are splatted (host sync)
+        frags = render_fragments(verts[used], self.body.faces, image_index[used], slot[used], lay.K, H, W,
+                                 self.subdivisions)
         x0, y0, x1, y1 = (lay.content[:, i].view(B, 1, 1) for i in range(4))
         rows = torch.arange(H, device=dev).view(1, H, 1)
         cols = torch.arange(W, device=dev).view(1, 1, W)
