@@ -86,3 +86,25 @@ def test_part_targets_are_token_histograms():
     assert t.shape == (1, 4, 23)
     assert torch.allclose(t[0, 0, [0, 5]], torch.tensor([0.5, 0.5]))
     assert torch.allclose(t[0, 1:, 0], torch.ones(3))
+
+
+def test_scene_options_reach_the_batches_and_bad_ranges_are_refused(tmp_path):
+    trainer = _trainer(tmp_path, min_people=2, depth_range=(2.0, 2.6))
+    batch = trainer.maker.make(6, torch.Generator().manual_seed(4))
+    assert batch.valid.sum(1).min() == 2                                # max_people 2, min_people 2
+    pelvis_depth = batch.joints[..., 0, 2][batch.valid]
+    # Depth is drawn along the level camera axis and the camera pitches by up to 12 degrees.
+    assert pelvis_depth.min() > 2.0 * 0.95 - 0.3 and pelvis_depth.max() < 2.6 + 0.3
+    for bad in ((3.0, 2.0), (0.2, 4.0), (2.0, 2.0)):
+        with pytest.raises(ValueError, match="depth_range"):
+            TrainConfig(out_dir=str(tmp_path), depth_range=bad)
+
+
+def test_train_command_passes_the_scene_options(tmp_path, capsys):
+    from ros_phmr.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--model", "tiny", "--steps", "1", "--batch-size", "1", "--device", "cpu",
+                 "--max-people", "2", "--min-people", "2", "--depth-range", "2.0", "3.0"]) == 0
+    state = torch.load(out / "last.pt", weights_only=False)
+    assert state["config"]["min_people"] == 2 and tuple(state["config"]["depth_range"]) == (2.0, 3.0)

@@ -24,6 +24,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-people", type=int, default=6)
+    p.add_argument("--min-people", type=int, default=1)
+    p.add_argument("--depth-range", type=float, nargs=2, default=(1.8, 9.0), metavar=("NEAR", "FAR"),
+                   help="depth of the people in the synthetic scenes, metres (near people are larger: a curriculum "
+                   "can start near and widen)")
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--eval", type=int, default=0, metavar="N", help="after training, evaluate on N held-out images")
@@ -89,7 +93,8 @@ def run_train_command(args: argparse.Namespace) -> int:
     config = TrainConfig(out_dir=args.out, steps=args.steps, time_budget_s=args.time_budget,
                          batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup,
                          precision=args.precision, device=args.device, seed=args.seed,
-                         max_people=args.max_people, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                         max_people=args.max_people, min_people=args.min_people,
+                         depth_range=tuple(args.depth_range), checkpoint_every=args.checkpoint_every, resume=args.resume,
                          loss_weights=loss_weights)
 
     def show(row: dict) -> None:

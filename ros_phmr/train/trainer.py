@@ -10,7 +10,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +45,8 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     max_people: int = 6
+    min_people: int = 1
+    depth_range: Tuple[float, float] = (1.8, 9.0)   # people's depth in the synthetic scenes, metres
     subdivisions: int = 4
     log_every: int = 25
     checkpoint_every: int = 500
@@ -57,6 +59,10 @@ class TrainConfig:
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError(f"steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}")
         self.loss_weights = check_loss_weights(self.loss_weights)
+        near, far = (float(v) for v in self.depth_range)
+        if not 0.5 <= near < far:
+            raise ValueError(f"depth_range must satisfy 0.5 <= near < far (metres), got {self.depth_range}")
+        self.depth_range = (near, far)
 
 
 def normalise_images(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -156,8 +162,9 @@ class Trainer:
             self.parallel.broadcast_parameters(self.model)
         self.body = (body or BodyModel.from_file(synthetic_model_path())).to(self.device).eval()
         size = self.model.image_size
-        self.maker = SyntheticBatchMaker(self.body, size, size, max_people=config.max_people, letterbox=True,
-                                         subdivisions=config.subdivisions)
+        self.maker = SyntheticBatchMaker(self.body, size, size, max_people=config.max_people,
+                                         min_people=config.min_people, letterbox=True,
+                                         subdivisions=config.subdivisions, depth_range=config.depth_range)
         self.optimizer = torch.optim.AdamW(parameter_groups(self.model, config.weight_decay), lr=config.lr,
                                            betas=(0.9, 0.98))
         cuda = self.device.type == "cuda"
