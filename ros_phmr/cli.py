@@ -134,6 +134,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return run_eval_command(args)
 
 
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from ros_phmr.train.commands import run_probe_command
+
+    return run_probe_command(args)
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
     from ros_phmr.train.commands import run_data_command
 
@@ -284,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_export)
 
     from ros_phmr.train.commands import (add_data_arguments, add_distill_arguments, add_eval_arguments,
-                                         add_train_arguments)
+                                         add_probe_arguments, add_train_arguments)
 
     train = sub.add_parser(
         "train", help="train a fused detector+decoder model on synthetic scenes generated on the fly",
@@ -298,6 +304,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "writes the metrics.")
     add_eval_arguments(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
+    probe = sub.add_parser(
+        "probe", help="can a linear read-out of a fused model's backbone tokens find body pose (and heading)?",
+        description="Ridge regression from the tokens under each synthetic person's box to its body-frame "
+                    "joints and heading, against the mean pose: tells a backbone without pose features from "
+                    "heads that fail to read them.")
+    add_probe_arguments(probe)
+    probe.set_defaults(func=_cmd_probe)
     data = sub.add_parser("data", help="write the held-out synthetic set (PNG + labels) to a folder")
     add_data_arguments(data)
     data.set_defaults(func=_cmd_data)

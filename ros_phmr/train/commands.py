@@ -134,6 +134,28 @@ def run_eval_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_probe_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", help="fused compact checkpoint (default: the shipped demo checkpoint)")
+    p.add_argument("--train-people", type=int, default=1200)
+    p.add_argument("--test-people", type=int, default=192)
+    p.add_argument("--depth-range", type=float, nargs=2, default=(1.8, 5.0), metavar=("NEAR", "FAR"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", help="write the scores here")
+
+
+def run_probe_command(args: argparse.Namespace) -> int:
+    from ros_phmr.train.probe import format_probe, run_probe
+
+    scores = run_probe(args.checkpoint, args.train_people, args.test_people, tuple(args.depth_range), args.seed,
+                       args.device)
+    print(format_probe(scores))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(scores, indent=2) + "\n")
+    return 0
+
+
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="folder for NNNNNN.png + NNNNNN.npz (labels)")
     p.add_argument("--images", type=int, default=500)

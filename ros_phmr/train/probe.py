@@ -1,0 +1,140 @@
+"""``ros-phmr probe``: does a fused model's backbone encode body pose at all?
+
+A ridge regression from the backbone tokens under each person's box (sampled on a fixed
+ROI_ROWS x ROI_COLS grid, so the layout inside the box is kept) to the person's body-frame joints
+(orientation removed) and, as a positive control, to its heading. Why: a model whose pose
+PA-MPJPE sits at the mean pose's can fail in its heads or in its backbone; if a linear read-out
+of the tokens cannot beat the mean pose either, the backbone has not learned pose features and
+more steps of the same losses are not the fix. Cheap (one synthetic person per image, no
+training of the model), so worth running before a long training run.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ros_phmr.eval import joint_errors
+
+ROI_ROWS, ROI_COLS = 6, 3
+RIDGE_WEIGHTS = (1e1, 1e2, 1e3, 1e4)
+BODY_JOINTS = 22
+PATCH = 14
+
+
+def roi_features(tokens: torch.Tensor, boxes: torch.Tensor, image_size: int) -> torch.Tensor:
+    """tokens (B, N, D) of a square image (N = (S/14)^2, a leading class token is skipped),
+    boxes (B, 4) xyxy pixels -> (B, D * ROI_ROWS * ROI_COLS) bilinear samples on a grid over each box."""
+    B, _, D = tokens.shape
+    grid = image_size // PATCH
+    fmap = tokens[:, -grid * grid:].transpose(1, 2).reshape(B, D, grid, grid)          # (B, D, g, g)
+    fy = torch.linspace(0, 1, ROI_ROWS, device=boxes.device)
+    fx = torch.linspace(0, 1, ROI_COLS, device=boxes.device)
+    x0, y0, x1, y1 = (boxes / image_size * 2 - 1).unbind(-1)                           # [-1, 1], align_corners=False
+    ys = y0[:, None] + (y1 - y0)[:, None] * fy                                         # (B, R)
+    xs = x0[:, None] + (x1 - x0)[:, None] * fx                                         # (B, C)
+    where = torch.stack([xs[:, None, :].expand(-1, ROI_ROWS, -1), ys[:, :, None].expand(-1, -1, ROI_COLS)], -1)
+    return F.grid_sample(fmap.float(), where, align_corners=False).flatten(1)           # (B, D*R*C)
+
+
+def probe_targets(global_orient: torch.Tensor, joints: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """global_orient (B, 3, 3), joints (B, J, 3) camera frame -> body-frame root-relative body
+    joints (B, 66) and the heading (B, 2): the body's forward axis on the camera's x-z plane."""
+    rel = joints[:, :BODY_JOINTS] - joints[:, :1]
+    body_frame = torch.einsum("bji,bkj->bki", global_orient, rel)                      # R^T (J - pelvis)
+    forward = global_orient[:, :, 2]
+    return body_frame.reshape(len(rel), -1), torch.stack([forward[:, 0], forward[:, 2]], -1)
+
+
+def ridge(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, weight: float) -> np.ndarray:
+    """Ridge regression on standardised features -> predictions for test_x."""
+    mean, std = train_x.mean(0), train_x.std(0) + 1e-6
+    a, b = (train_x - mean) / std, (test_x - mean) / std
+    y_mean = train_y.mean(0)
+    coef = np.linalg.solve(a.T @ a + weight * np.eye(a.shape[1]), a.T @ (train_y - y_mean))
+    return b @ coef + y_mean
+
+
+def heading_error_deg(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Absolute angle (degrees) between (N, 2) heading vectors."""
+    diff = np.arctan2(pred[:, 0], pred[:, 1]) - np.arctan2(true[:, 0], true[:, 1])
+    return np.degrees(np.abs(np.angle(np.exp(1j * diff))))
+
+
+def pose_pa_mpjpe(pred: np.ndarray, true: np.ndarray) -> float:
+    """Mean PA-MPJPE (mm) of (N, 66) body-frame joint sets."""
+    return float(np.mean([joint_errors(p.reshape(-1, 3), t.reshape(-1, 3))[1] for p, t in zip(pred, true)]))
+
+
+def probe_scores(train: tuple, test: tuple) -> dict:
+    """(features, pose, heading) arrays for train and test -> the best ridge weight's scores."""
+    (x_tr, pose_tr, head_tr), (x_te, pose_te, head_te) = train, test
+    rows = []
+    for weight in RIDGE_WEIGHTS:
+        pose = pose_pa_mpjpe(ridge(x_tr, pose_tr, x_te, weight), pose_te)
+        heading = float(np.median(heading_error_deg(ridge(x_tr, head_tr, x_te, weight), head_te)))
+        rows.append({"ridge_weight": weight, "pose_pa_mpjpe_mm": pose, "heading_error_deg": heading})
+    mean_pose = pose_pa_mpjpe(np.broadcast_to(pose_tr.mean(0), pose_te.shape), pose_te)
+    return {"pose_pa_mpjpe_mm": min(r["pose_pa_mpjpe_mm"] for r in rows),
+            "mean_pose_pa_mpjpe_mm": mean_pose,
+            "heading_error_deg": min(r["heading_error_deg"] for r in rows),
+            "chance_heading_error_deg": 90.0, "by_ridge_weight": rows}
+
+
+@torch.no_grad()
+def _dataset(model, maker, people: int, generator: torch.Generator, batch: int) -> tuple:
+    from ros_phmr.train.trainer import normalise_images
+
+    feats, poses, headings = [], [], []
+    made = 0
+    while made < people:
+        n = min(batch, people - made)
+        data = maker.make(n, generator)
+        tokens = model.detector.tokens(normalise_images(data.images, generator))
+        feats.append(roi_features(tokens, data.boxes[:, 0], model.image_size).cpu().numpy())
+        pose, heading = probe_targets(data.global_orient[:, 0], data.joints[:, 0])
+        poses.append(pose.cpu().numpy())
+        headings.append(heading.cpu().numpy())
+        made += n
+    return np.concatenate(feats).astype(np.float64), np.concatenate(poses), np.concatenate(headings)
+
+
+def run_probe(checkpoint: Optional[str] = None, train_people: int = 1200, test_people: int = 192,
+              depth_range=(1.8, 5.0), seed: int = 0, device: str = "auto", batch: int = 16) -> dict:
+    """Probe a fused compact checkpoint (default: the shipped demo checkpoint)."""
+    from ros_phmr.body import BodyModel
+    from ros_phmr.demo import synthetic_model_path
+    from ros_phmr.runtime.device import resolve_device
+    from ros_phmr.synthetic.dataset import SyntheticBatchMaker
+    from ros_phmr.train.commands import _fused_model
+
+    if train_people < 2 or test_people < 1:
+        raise ValueError(f"need at least 2 training and 1 test people, got {train_people}, {test_people}")
+    if checkpoint is None:
+        from ros_phmr.data import demo_checkpoint_path
+
+        checkpoint = str(demo_checkpoint_path())
+    dev = resolve_device(device)
+    model = _fused_model(checkpoint, seed, "--checkpoint").to(dev).eval()
+    if model.detector is None:
+        raise ValueError("the probe reads a fused model's backbone tokens; this checkpoint has no detector backbone")
+    body = BodyModel.from_file(synthetic_model_path()).to(dev)
+    maker = SyntheticBatchMaker(body, model.image_size, model.image_size, max_people=1, letterbox=True,
+                                depth_range=tuple(depth_range))
+    train = _dataset(model, maker, train_people, torch.Generator().manual_seed(seed), batch)
+    test = _dataset(model, maker, test_people, torch.Generator().manual_seed(seed + 1), batch)
+    scores = probe_scores(train, test)
+    scores.update(checkpoint=str(checkpoint), train_people=train_people, test_people=test_people,
+                  depth_range=list(depth_range), features=int(train[0].shape[1]))
+    return scores
+
+
+def format_probe(s: dict) -> str:
+    return "\n".join([
+        f"linear probe on the backbone tokens ({s['train_people']} training, {s['test_people']} test people, "
+        f"{s['features']} features)",
+        f"heading: median error {s['heading_error_deg']:.0f} deg (chance {s['chance_heading_error_deg']:.0f})",
+        f"pose: PA-MPJPE {s['pose_pa_mpjpe_mm']:.1f} mm (training-set mean pose {s['mean_pose_pa_mpjpe_mm']:.1f} mm)",
+    ])

@@ -1,0 +1,56 @@
+"""The backbone pose probe: its parts against independent computations, and the command (tiny)."""
+import json
+
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation
+
+from ros_phmr.train.probe import ROI_COLS, ROI_ROWS, probe_scores, probe_targets, roi_features
+
+
+def test_roi_features_sample_the_box_on_a_grid():
+    S, grid = 56, 4                                                     # 4 x 4 tokens of 14 px
+    cols = torch.arange(grid, dtype=torch.float32).repeat(grid)         # token value = its column
+    rows = torch.arange(grid, dtype=torch.float32).repeat_interleave(grid)
+    tokens = torch.stack([cols, rows], -1)[None]                        # (1, 16, 2)
+    box = torch.tensor([[14.0 * 1 + 7, 14.0 * 0 + 7, 14.0 * 2 + 7, 14.0 * 3 + 7]])   # token centres (1,0)-(2,3)
+    out = roi_features(tokens, box, S).view(2, ROI_ROWS, ROI_COLS)
+    np.testing.assert_allclose(out[0, 0].numpy(), np.linspace(1, 2, ROI_COLS), atol=1e-5)   # columns 1 .. 2
+    np.testing.assert_allclose(out[1, :, 0].numpy(), np.linspace(0, 3, ROI_ROWS), atol=1e-5)  # rows 0 .. 3
+
+
+def test_targets_remove_the_orientation_and_keep_the_heading():
+    rng = np.random.default_rng(0)
+    joints = torch.tensor(rng.normal(size=(1, 127, 3)), dtype=torch.float32)
+    turn = torch.tensor(Rotation.from_euler("y", 60, degrees=True).as_matrix(), dtype=torch.float32)[None]
+    rotated = (joints - joints[:, :1]) @ turn.transpose(1, 2) + torch.tensor([0.3, 0.1, 4.0])
+    pose_a, head_a = probe_targets(torch.eye(3)[None], joints)
+    pose_b, head_b = probe_targets(turn, rotated)
+    torch.testing.assert_close(pose_a, pose_b, rtol=0, atol=1e-5)
+    torch.testing.assert_close(head_a, torch.tensor([[0.0, 1.0]]))
+    torch.testing.assert_close(head_b, torch.tensor([[np.sin(np.pi / 3), 0.5]], dtype=torch.float32), rtol=0, atol=1e-6)
+
+
+def test_scores_tell_informative_features_from_noise():
+    rng = np.random.default_rng(1)
+    pose = rng.normal(scale=0.1, size=(300, 66)) + np.tile([0.0, -0.2, 0.0], 22)
+    angle = rng.uniform(-np.pi, np.pi, 300)
+    heading = np.stack([np.sin(angle), np.cos(angle)], 1)
+    targets = np.concatenate([pose, heading], 1)
+    informative = targets @ rng.normal(size=(68, 100)) + 0.01 * rng.normal(size=(300, 100))
+    noise = rng.normal(size=(300, 100))
+    split = lambda x: ((x[:250], pose[:250], heading[:250]), (x[250:], pose[250:], heading[250:]))  # noqa: E731
+    good, bad = probe_scores(*split(informative)), probe_scores(*split(noise))
+    assert good["pose_pa_mpjpe_mm"] < 0.5 * good["mean_pose_pa_mpjpe_mm"] and good["heading_error_deg"] < 10
+    assert bad["pose_pa_mpjpe_mm"] > 0.95 * bad["mean_pose_pa_mpjpe_mm"] and bad["heading_error_deg"] > 45
+
+
+def test_probe_command_on_a_tiny_model(tmp_path, capsys):
+    from ros_phmr.cli import main
+
+    out = tmp_path / "probe.json"
+    assert main(["probe", "--checkpoint", "tiny", "--train-people", "8", "--test-people", "4", "--device", "cpu",
+                 "--json", str(out)]) == 0
+    scores = json.loads(out.read_text())
+    assert scores["train_people"] == 8 and scores["pose_pa_mpjpe_mm"] > 0 and 0 <= scores["heading_error_deg"] <= 180
+    assert "heading: median error" in capsys.readouterr().out
