@@ -146,8 +146,7 @@ def evaluate(pipeline, count: int = 500, seed: int = DEFAULT_SEED, prompt_count:
         for k in range(len(pred_boxes)):
             if k in matched_pred:
                 continue
-            dont_care = care[~det]
-            if len(dont_care) and box_iou(pred_boxes[k:k + 1], dont_care).max() >= IOU_THRESHOLD:
+            if (~det).any() and overlap[k, ~det].max() >= IOU_THRESHOLD:   # found a don't-care person
                 continue
             fp += 1
             false_iou.append(float(overlap[k].max()) if len(care) else 0.0)

@@ -54,3 +54,12 @@ def test_probe_command_on_a_tiny_model(tmp_path, capsys):
     scores = json.loads(out.read_text())
     assert scores["train_people"] == 8 and scores["pose_pa_mpjpe_mm"] > 0 and 0 <= scores["heading_error_deg"] <= 180
     assert "heading: median error" in capsys.readouterr().out
+
+
+def test_probe_refuses_a_bad_depth_range():
+    import pytest
+
+    from ros_phmr.train.probe import run_probe
+
+    with pytest.raises(ValueError, match="depth_range"):
+        run_probe("tiny", train_people=4, test_people=2, depth_range=(4.0, 2.0), device="cpu")

@@ -69,6 +69,14 @@ def _project(points: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     return uv1[..., :2]
 
 
+def check_depth_range(depth_range) -> tuple:
+    """(near, far) metres of the people's depth -> floats; refuses 0.5 > near or near >= far."""
+    near, far = (float(v) for v in depth_range)
+    if not 0.5 <= near < far:
+        raise ValueError(f"depth_range must satisfy 0.5 <= near < far (metres), got {tuple(depth_range)}")
+    return near, far
+
+
 class SyntheticBatchMaker:
     """Makes batches with one body model on one device."""
 
@@ -85,7 +93,7 @@ class SyntheticBatchMaker:
         self.letterbox = bool(letterbox)
         self.subdivisions = int(subdivisions)
         self.min_visible = float(min_visible)
-        self.depth_range = depth_range
+        self.depth_range = check_depth_range(depth_range)
         device = body.faces.device
         part = torch.tensor(_PART_OF_JOINT, device=device)[body.lbs_weights.argmax(1)]   # (V,)
         self.face_part = part[body.faces[:, 0]]                                             # (F,)

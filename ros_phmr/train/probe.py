@@ -16,11 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ros_phmr.eval import joint_errors
+from ros_phmr.eval import BODY_JOINTS, joint_errors
 
 ROI_ROWS, ROI_COLS = 6, 3
 RIDGE_WEIGHTS = (1e1, 1e2, 1e3, 1e4)
-BODY_JOINTS = 22
 PATCH = 14
 
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ros_phmr.geometry.letterbox import IMAGENET_MEAN, IMAGENET_STD
 from ros_phmr.runtime.device import resolve_device
-from ros_phmr.synthetic.dataset import SyntheticBatchMaker
+from ros_phmr.synthetic.dataset import SyntheticBatchMaker, check_depth_range
 from ros_phmr.train.distributed import DataParallel
 from ros_phmr.train.losses import (check_loss_weights, decoder_losses, dense_body_loss, detector_losses, part_loss,
                                   weighted_total)
@@ -59,10 +59,7 @@ class TrainConfig:
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError(f"steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}")
         self.loss_weights = check_loss_weights(self.loss_weights)
-        near, far = (float(v) for v in self.depth_range)
-        if not 0.5 <= near < far:
-            raise ValueError(f"depth_range must satisfy 0.5 <= near < far (metres), got {self.depth_range}")
-        self.depth_range = (near, far)
+        self.depth_range = check_depth_range(self.depth_range)
 
 
 def normalise_images(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
