@@ -1,12 +1,14 @@
 """Training on synthetic batches: the loss falls, checkpoints resume, exports load in the pipeline."""
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from ros_phmr.model.fused import FusedConfig, FusedModel
-from ros_phmr.train.losses import focal_loss, part_token_targets, weighted_total
-from ros_phmr.train.model import TrainModel
-from ros_phmr.train.targets import detector_targets
+from ros_phmr.train.losses import focal_loss, joint_heat_loss, part_token_targets, weighted_total
+from ros_phmr.train.model import HEAT_PRIOR_LOGIT, TrainModel
+from ros_phmr.train.targets import detector_targets, joint_heat_targets
 from ros_phmr.train.trainer import TrainConfig, Trainer, training_losses
 
 
@@ -28,7 +30,7 @@ def test_loss_falls_on_a_fixed_batch(tmp_path):
         total.backward()
         trainer.optimizer.step()
         totals.append(float(total))
-    assert {"det_focal", "det_j3d", "dec_j2d", "dec_logdepth", "aux_parts"} <= set(losses)
+    assert {"det_focal", "det_j3d", "dec_j2d", "dec_logdepth", "aux_parts", "aux_heat"} <= set(losses)
     assert np.mean(totals[-3:]) < 0.7 * totals[0]
 
 
@@ -108,3 +110,38 @@ def test_train_command_passes_the_scene_options(tmp_path, capsys):
                  "--max-people", "2", "--min-people", "2", "--depth-range", "2.0", "3.0"]) == 0
     state = torch.load(out / "last.pt", weights_only=False)
     assert state["config"]["min_people"] == 2 and tuple(state["config"]["depth_range"]) == (2.0, 3.0)
+
+
+def test_joint_heat_targets_peaks_neighbours_and_misses():
+    # 112 px input -> 8 x 8 tokens of 14 px. Person 0's left hip (joint 1) at token (row 2, col 5);
+    # person 1's at token (row 6, col 0); person 2 is not valid; right hip (joint 2) of person 0
+    # is outside the image.
+    j2d = torch.full((1, 3, 127, 2), -50.0)
+    j2d[0, 0, 1] = torch.tensor([5 * 14 + 3.0, 2 * 14 + 9.0])
+    j2d[0, 1, 1] = torch.tensor([2.0, 6 * 14 + 1.0])
+    j2d[0, 2, 1] = torch.tensor([40.0, 40.0])
+    j2d[0, 0, 2] = torch.tensor([120.0, 20.0])
+    valid = torch.tensor([[True, True, False]])
+    sigma = 0.8
+    heat = joint_heat_targets(j2d, valid, 112, sigma=sigma)                     # (1, 64, 22)
+    assert heat.shape == (1, 64, 22)
+    hip = heat[0, :, 1].view(8, 8)
+    assert hip[2, 5] == 1.0 and hip[6, 0] == 1.0
+    assert hip[2, 6].item() == pytest.approx(math.exp(-1 / (2 * sigma ** 2)))        # one token right
+    assert hip[3, 4].item() == pytest.approx(math.exp(-2 / (2 * sigma ** 2)))        # one diagonal step
+    assert hip[2, 2].item() == pytest.approx(math.exp(-9 / (2 * sigma ** 2)))        # 3 right of (2, 5)
+    assert hip[2, 2] < 0.001 and (hip == 1.0).sum() == 2                            # invalid person 2: no peak at (2, 2)
+    assert heat[0, :, 2].max() == 0.0                                               # joint outside the image
+    assert heat[0, :, 0].max() == 0.0                                               # joints at -50 px
+
+
+def test_joint_heat_loss_rewards_heat_at_the_joints():
+    j2d = torch.full((2, 2, 127, 2), 60.0)
+    j2d[:, :, :22] = torch.rand(2, 2, 22, 2) * 111
+    valid = torch.tensor([[True, True], [True, False]])
+    heat = joint_heat_targets(j2d, valid, 112)
+    right = torch.where(heat >= 0.999, 8.0, -8.0)
+    assert joint_heat_loss(right, j2d, valid, 112) < 0.01 < joint_heat_loss(torch.zeros_like(right), j2d, valid, 112)
+    # The prior logit of the untrained head already beats an uninformed 0.5 everywhere.
+    prior = torch.full_like(right, HEAT_PRIOR_LOGIT)
+    assert joint_heat_loss(prior, j2d, valid, 112) < joint_heat_loss(torch.zeros_like(right), j2d, valid, 112)

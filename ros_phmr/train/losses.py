@@ -19,14 +19,13 @@ import torch.nn.functional as F
 from ros_phmr.geometry.rotations import rot6d_to_matrix
 from ros_phmr.model.multihmr.detection import Detections
 from ros_phmr.model.multihmr.model import place_bodies
-from ros_phmr.train.targets import DecoderSelection, DetectorTargets, HEAD_JOINT
+from ros_phmr.train.targets import BODY_JOINTS, HEAD_JOINT, DecoderSelection, DetectorTargets, joint_heat_targets
 
-BODY_JOINTS = 22          # pelvis + 21 body joints: the metric joints
 VERTEX_STRIDE = 8         # every 8th vertex in the vertex loss
 CANONICAL_FOCAL = 1000.0  # PromptHMR's translation head works at a 1000 px focal
 MIN_INVERSE_DEPTH = 1e-3  # 1000 m at the canonical focal
 
-DETECTOR_WEIGHTS = {"aux_parts": 1.0, "aux_pose": 5.0, "aux_shape": 0.3, "det_focal": 1.0, "det_offset": 1.0, "det_rot": 1.0, "det_hands": 0.1, "det_betas": 0.3,
+DETECTOR_WEIGHTS = {"aux_heat": 1.0, "aux_parts": 1.0, "aux_pose": 5.0, "aux_shape": 0.3, "det_focal": 1.0, "det_offset": 1.0, "det_rot": 1.0, "det_hands": 0.1, "det_betas": 0.3,
                     "det_depth": 2.0, "det_j3d": 5.0, "det_verts": 2.0, "det_j2d": 10.0, "det_position": 1.0}
 DECODER_WEIGHTS = {"dec_rot": 1.0, "dec_betas": 0.3, "dec_j3d": 5.0, "dec_verts": 2.0, "dec_j2d": 10.0,
                    "dec_transl": 5.0, "dec_logdepth": 2.0}
@@ -64,6 +63,18 @@ def part_loss(logits: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
     cross-entropy). Trains much faster than the per-person heads alone; not part of the model."""
     target = part_token_targets(parts)
     return -(target * F.log_softmax(logits.float(), -1)).sum(-1).mean()
+
+
+def joint_heat_loss(logits: torch.Tensor, joints2d: torch.Tensor, valid: torch.Tensor, image_size: int) -> torch.Tensor:
+    """Dense 2D keypoint supervision of the backbone: per token and body joint, is that joint
+    there (focal loss against token-level Gaussian heat maps, as the detector's head map).
+    Why: regressing pose from scratch sits on a long plateau at the mean pose, while heat maps
+    are the local, spatial signal keypoint networks learn quickly; a backbone that knows where
+    each joint is gives the heads something to lift to 3D. Not part of the model.
+
+    logits (B, N, 22) token x joint scores; joints2d (B, P, J, 2) pixels; valid (B, P)."""
+    heat = joint_heat_targets(joints2d, valid, image_size, logits.shape[-1])   # (B, N, 22)
+    return focal_loss(logits.flatten(1), heat.flatten(1), torch.ones_like(heat.flatten(1)))
 
 
 def token_owner(masks: torch.Tensor, patch: int = 14, min_share: float = 0.3):

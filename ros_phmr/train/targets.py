@@ -20,6 +20,7 @@ from ros_phmr.model.prompthmr.prompts import PersonPrompts
 
 PATCH = 14
 HEAD_JOINT = 15
+BODY_JOINTS = 22   # pelvis + 21 body joints
 
 
 @dataclass
@@ -48,17 +49,40 @@ def detector_targets(joints2d: torch.Tensor, valid: torch.Tensor, detectable: to
     beaten = (same & nearer).any(-1)                                            # (B, P)
     positive = detectable & ~beaten
     token = torch.where(valid, token, torch.zeros_like(token))
-    # Heat: max over positives of a Gaussian in token units; exactly 1 at their tokens.
-    rows = torch.arange(grid, device=valid.device).float()
-    ty, tx = (token // grid).float(), (token % grid).float()                   # (B, P)
-    gy = torch.exp(-(rows[None, None] - ty[..., None]) ** 2 / (2 * sigma ** 2))   # (B, P, grid)
-    gx = torch.exp(-(rows[None, None] - tx[..., None]) ** 2 / (2 * sigma ** 2))
-    g = (gy[..., :, None] * gx[..., None, :]).flatten(2)                       # (B, P, N)
-    heat = (g * positive[..., None]).amax(1) if P else torch.zeros(B, grid * grid, device=valid.device)
+    heat, g = token_heat(token, positive, grid, sigma)
     # Ignore the neighbourhood of valid people that are not positives (hidden, head outside).
     ignore = valid & ~detectable
     weight = 1.0 - ((g > 0.3) & ignore[..., None]).any(1).float()
     return DetectorTargets(heat=heat, weight=weight, token=token, positive=positive, offset=offset)
+
+
+def token_heat(token: torch.Tensor, present: torch.Tensor, grid: int, sigma: float):
+    """token (B, P) long cell of each point on a grid x grid token map, present (B, P) bool ->
+    (heat (B, N): max over present points of a Gaussian in token units, exactly 1 at their cells;
+    g (B, P, N): each point's own Gaussian)."""
+    cells = torch.arange(grid, device=token.device).float()
+    ty, tx = (token // grid).float(), (token % grid).float()                   # (B, P)
+    gy = torch.exp(-(cells[None, None] - ty[..., None]) ** 2 / (2 * sigma ** 2))   # (B, P, grid)
+    gx = torch.exp(-(cells[None, None] - tx[..., None]) ** 2 / (2 * sigma ** 2))
+    g = (gy[..., :, None] * gx[..., None, :]).flatten(2)                       # (B, P, N)
+    if token.shape[1] == 0:
+        return torch.zeros(token.shape[0], grid * grid, device=token.device), g
+    return (g * present[..., None]).amax(1), g
+
+
+def joint_heat_targets(joints2d: torch.Tensor, valid: torch.Tensor, image_size: int,
+                       joints: int = BODY_JOINTS, sigma: float = 0.8) -> torch.Tensor:
+    """Token-level 2D heat maps of the body joints: joints2d (B, P, J, 2) pixels of the S x S input,
+    valid (B, P) -> (B, N, joints), per joint the max over people of a Gaussian around the token
+    holding it (1 there). Joints outside the image have no peak; occluded joints keep theirs."""
+    B, P = valid.shape
+    grid = image_size // PATCH
+    uv = joints2d[:, :, :joints].transpose(1, 2)                                # (B, J, P, 2)
+    inside = ((uv >= 0) & (uv < image_size)).all(-1) & valid[:, None]           # (B, J, P)
+    cell = torch.floor(uv / PATCH).clamp(0, grid - 1)
+    token = (cell[..., 1] * grid + cell[..., 0]).long()                         # (B, J, P)
+    heat, _ = token_heat(token.reshape(B * joints, P), inside.reshape(B * joints, P), grid, sigma)
+    return heat.view(B, joints, -1).transpose(1, 2)                             # (B, N, J)
 
 
 def _jitter(boxes: torch.Tensor, scale: float, shift: float, generator) -> torch.Tensor:

@@ -19,8 +19,8 @@ from ros_phmr.geometry.letterbox import IMAGENET_MEAN, IMAGENET_STD
 from ros_phmr.runtime.device import resolve_device
 from ros_phmr.synthetic.dataset import SyntheticBatchMaker, check_depth_range
 from ros_phmr.train.distributed import DataParallel
-from ros_phmr.train.losses import (check_loss_weights, decoder_losses, dense_body_loss, detector_losses, part_loss,
-                                  weighted_total)
+from ros_phmr.train.losses import (check_loss_weights, decoder_losses, dense_body_loss, detector_losses,
+                                  joint_heat_loss, part_loss, weighted_total)
 from ros_phmr.train.model import TrainModel, freeze_unused, parameter_groups
 from ros_phmr.train.plot import plot_losses
 from ros_phmr.train.targets import HEAD_JOINT, decoder_prompts, detector_targets
@@ -93,6 +93,7 @@ def training_losses(model: TrainModel, batch, generator: torch.Generator, body, 
             tokens = model.detector.tokens(images)                           # (B, N, D)
             if batch.parts is not None:
                 losses["aux_parts"] = part_loss(model.aux_parts(tokens), batch.parts)
+                losses["aux_heat"] = joint_heat_loss(model.aux_heat(tokens), batch.joints2d, batch.valid, size)
                 losses.update(dense_body_loss(model.aux_pose(tokens), model.aux_shape(tokens), batch.masks,
                                               batch.joints, batch.betas))
             head_z = batch.joints[:, :, HEAD_JOINT, 2]
