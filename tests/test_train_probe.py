@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from ros_phmr.train.probe import ROI_COLS, ROI_ROWS, probe_scores, probe_targets, roi_features
+from ros_phmr.train.probe import ROI_COLS, ROI_ROWS, joints_in_box, probe_scores, probe_targets, roi_features
 
 
 def test_roi_features_sample_the_box_on_a_grid():
@@ -19,16 +19,28 @@ def test_roi_features_sample_the_box_on_a_grid():
     np.testing.assert_allclose(out[1, :, 0].numpy(), np.linspace(0, 3, ROI_ROWS), atol=1e-5)  # rows 0 .. 3
 
 
-def test_targets_remove_the_orientation_and_keep_the_heading():
+def test_targets_are_root_relative_in_camera_axes_with_the_heading():
     rng = np.random.default_rng(0)
     joints = torch.tensor(rng.normal(size=(1, 127, 3)), dtype=torch.float32)
     turn = torch.tensor(Rotation.from_euler("y", 60, degrees=True).as_matrix(), dtype=torch.float32)[None]
     rotated = (joints - joints[:, :1]) @ turn.transpose(1, 2) + torch.tensor([0.3, 0.1, 4.0])
     pose_a, head_a = probe_targets(torch.eye(3)[None], joints)
     pose_b, head_b = probe_targets(turn, rotated)
-    torch.testing.assert_close(pose_a, pose_b, rtol=0, atol=1e-5)
+    expected = ((joints[0, :22] - joints[0, :1]) @ turn[0].T).reshape(1, 66)
+    torch.testing.assert_close(pose_b, expected, rtol=0, atol=1e-5)          # camera axes: the turn stays
+    assert pose_a[0, :3].abs().max() == 0                                    # the pelvis at the origin
     torch.testing.assert_close(head_a, torch.tensor([[0.0, 1.0]]))
     torch.testing.assert_close(head_b, torch.tensor([[np.sin(np.pi / 3), 0.5]], dtype=torch.float32), rtol=0, atol=1e-6)
+
+
+def test_joints_in_box_are_box_fractions():
+    j2d = torch.zeros(1, 127, 2)
+    j2d[0, 0] = torch.tensor([10.0, 20.0])      # top-left corner
+    j2d[0, 21] = torch.tensor([30.0, 100.0])    # bottom-right corner
+    j2d[0, 22] = torch.tensor([99.0, 99.0])     # not a body joint
+    out = joints_in_box(j2d, torch.tensor([[10.0, 20.0, 30.0, 100.0]])).view(22, 2)
+    torch.testing.assert_close(out[0], torch.tensor([0.0, 0.0]))
+    torch.testing.assert_close(out[21], torch.tensor([1.0, 1.0]))
 
 
 def test_scores_tell_informative_features_from_noise():
@@ -43,6 +55,12 @@ def test_scores_tell_informative_features_from_noise():
     good, bad = probe_scores(*split(informative)), probe_scores(*split(noise))
     assert good["pose_pa_mpjpe_mm"] < 0.5 * good["mean_pose_pa_mpjpe_mm"] and good["heading_error_deg"] < 10
     assert bad["pose_pa_mpjpe_mm"] > 0.95 * bad["mean_pose_pa_mpjpe_mm"] and bad["heading_error_deg"] > 45
+    # Reference features ride along: informative ones as the reference of the noise score well.
+    with_reference = lambda x, r: ((x[:250], pose[:250], heading[:250], r[:250]),  # noqa: E731
+                                   (x[250:], pose[250:], heading[250:], r[250:]))
+    both = probe_scores(*with_reference(noise, informative))
+    assert both["pose_pa_mpjpe_mm"] == bad["pose_pa_mpjpe_mm"]
+    assert both["true_2d_joints_pose_pa_mpjpe_mm"] == good["pose_pa_mpjpe_mm"]
 
 
 def test_probe_command_on_a_tiny_model(tmp_path, capsys):
@@ -53,7 +71,8 @@ def test_probe_command_on_a_tiny_model(tmp_path, capsys):
                  "--json", str(out)]) == 0
     scores = json.loads(out.read_text())
     assert scores["train_people"] == 8 and scores["pose_pa_mpjpe_mm"] > 0 and 0 <= scores["heading_error_deg"] <= 180
-    assert "heading: median error" in capsys.readouterr().out
+    assert scores["true_2d_joints_pose_pa_mpjpe_mm"] > 0
+    assert "true 2D joints read the same way" in capsys.readouterr().out
 
 
 def test_probe_refuses_a_bad_depth_range():
