@@ -2,10 +2,12 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from ros_phmr.train.probe import ROI_COLS, ROI_ROWS, joints_in_box, probe_scores, probe_targets, roi_features
+from ros_phmr.eval import joint_errors
+from ros_phmr.train.probe import ROI_COLS, ROI_ROWS, ProbeSet, joints_in_box, probe_scores, probe_targets, roi_features
 
 
 def test_roi_features_sample_the_box_on_a_grid():
@@ -19,15 +21,16 @@ def test_roi_features_sample_the_box_on_a_grid():
     np.testing.assert_allclose(out[1, :, 0].numpy(), np.linspace(0, 3, ROI_ROWS), atol=1e-5)  # rows 0 .. 3
 
 
-def test_targets_are_root_relative_in_camera_axes_with_the_heading():
+def test_targets_in_camera_axes_and_body_frame_with_the_heading():
     rng = np.random.default_rng(0)
     joints = torch.tensor(rng.normal(size=(1, 127, 3)), dtype=torch.float32)
     turn = torch.tensor(Rotation.from_euler("y", 60, degrees=True).as_matrix(), dtype=torch.float32)[None]
     rotated = (joints - joints[:, :1]) @ turn.transpose(1, 2) + torch.tensor([0.3, 0.1, 4.0])
-    pose_a, head_a = probe_targets(torch.eye(3)[None], joints)
-    pose_b, head_b = probe_targets(turn, rotated)
+    pose_a, body_a, head_a = probe_targets(torch.eye(3)[None], joints)
+    pose_b, body_b, head_b = probe_targets(turn, rotated)
     expected = ((joints[0, :22] - joints[0, :1]) @ turn[0].T).reshape(1, 66)
     torch.testing.assert_close(pose_b, expected, rtol=0, atol=1e-5)          # camera axes: the turn stays
+    torch.testing.assert_close(body_a, body_b, rtol=0, atol=1e-5)            # body frame: the turn is undone
     assert pose_a[0, :3].abs().max() == 0                                    # the pelvis at the origin
     torch.testing.assert_close(head_a, torch.tensor([[0.0, 1.0]]))
     torch.testing.assert_close(head_b, torch.tensor([[np.sin(np.pi / 3), 0.5]], dtype=torch.float32), rtol=0, atol=1e-6)
@@ -45,20 +48,29 @@ def test_joints_in_box_are_box_fractions():
 
 def test_scores_tell_informative_features_from_noise():
     rng = np.random.default_rng(1)
-    pose = rng.normal(scale=0.1, size=(300, 66)) + np.tile([0.0, -0.2, 0.0], 22)
-    angle = rng.uniform(-np.pi, np.pi, 300)
+    n = 300
+    body_pose = rng.normal(scale=0.05, size=(n, 66)) + rng.normal(scale=0.3, size=66)   # a skeleton, varied
+    angle = rng.uniform(-np.pi, np.pi, n)
     heading = np.stack([np.sin(angle), np.cos(angle)], 1)
-    targets = np.concatenate([pose, heading], 1)
-    informative = targets @ rng.normal(size=(68, 100)) + 0.01 * rng.normal(size=(300, 100))
-    noise = rng.normal(size=(300, 100))
-    split = lambda x: ((x[:250], pose[:250], heading[:250]), (x[250:], pose[250:], heading[250:]))  # noqa: E731
+    turns = Rotation.from_euler("y", angle[:, None]).as_matrix()                                # (n, 3, 3)
+    pose = np.einsum("nij,nkj->nki", turns, body_pose.reshape(n, 22, 3)).reshape(n, 66)  # camera axes
+    informative = np.concatenate([pose, heading], 1) @ rng.normal(size=(68, 100)) + 0.01 * rng.normal(size=(n, 100))
+    noise = rng.normal(size=(n, 100))
+
+    def split(x, reference=None):
+        sets = [ProbeSet(x[s], pose[s], body_pose[s], heading[s], None if reference is None else reference[s])
+                for s in (slice(0, 250), slice(250, n))]
+        return sets
+
     good, bad = probe_scores(*split(informative)), probe_scores(*split(noise))
-    assert good["pose_pa_mpjpe_mm"] < 0.5 * good["mean_pose_pa_mpjpe_mm"] and good["heading_error_deg"] < 10
-    assert bad["pose_pa_mpjpe_mm"] > 0.95 * bad["mean_pose_pa_mpjpe_mm"] and bad["heading_error_deg"] > 45
+    assert good["pose_pa_mpjpe_mm"] < 0.7 * good["mean_pose_pa_mpjpe_mm"] and good["heading_error_deg"] < 10
+    assert bad["pose_pa_mpjpe_mm"] > bad["mean_pose_pa_mpjpe_mm"] and bad["heading_error_deg"] > 45
+    # The mean-pose reference is the body-frame mean, computed independently here.
+    mean = body_pose[:250].mean(0)
+    expected = np.mean([joint_errors(mean.reshape(22, 3), t.reshape(22, 3))[1] for t in body_pose[250:]])
+    assert good["mean_pose_pa_mpjpe_mm"] == pytest.approx(expected)
     # Reference features ride along: informative ones as the reference of the noise score well.
-    with_reference = lambda x, r: ((x[:250], pose[:250], heading[:250], r[:250]),  # noqa: E731
-                                   (x[250:], pose[250:], heading[250:], r[250:]))
-    both = probe_scores(*with_reference(noise, informative))
+    both = probe_scores(*split(noise, informative))
     assert both["pose_pa_mpjpe_mm"] == bad["pose_pa_mpjpe_mm"]
     assert both["true_2d_joints_pose_pa_mpjpe_mm"] == good["pose_pa_mpjpe_mm"]
 
@@ -76,8 +88,6 @@ def test_probe_command_on_a_tiny_model(tmp_path, capsys):
 
 
 def test_probe_refuses_a_bad_depth_range():
-    import pytest
-
     from ros_phmr.train.probe import run_probe
 
     with pytest.raises(ValueError, match="depth_range"):

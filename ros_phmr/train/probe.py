@@ -3,9 +3,10 @@
 A ridge regression from the backbone tokens under each person's box (sampled on a fixed
 ROI_ROWS x ROI_COLS grid, so the layout inside the box is kept) to the person's root-relative
 joints in camera axes, scored by PA-MPJPE as ``ros-phmr eval`` scores the model, and, as a
-positive control, to its heading. Two references bracket the score: the training-set mean pose
-(no pose information) and the same ridge fed the ground-truth 2D joints inside the box (a
-backbone that knew exactly where every joint is, read linearly). Why: a model whose pose
+positive control, to its heading. Two references bracket the score: the training set's mean
+body-frame pose, turned to each person's true orientation (PA-MPJPE ignores the turn: all the
+orientation and none of the articulation), and the same ridge fed the ground-truth 2D joints
+inside the box (a backbone that knew exactly where every joint is, read linearly). Why: a model whose pose
 PA-MPJPE sits at the mean pose's can fail in its heads or in its backbone; this tells which, and
 is cheap (one synthetic person per image, no training of the model). Camera axes, not the body
 frame: removing the orientation is far from linear in what an image shows (even exact 3D joints
@@ -14,7 +15,7 @@ body-frame probe under-reads every backbone.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 import torch
@@ -42,12 +43,25 @@ def roi_features(tokens: torch.Tensor, boxes: torch.Tensor, image_size: int) -> 
     return F.grid_sample(fmap.float(), where, align_corners=False).flatten(1)           # (B, D*R*C)
 
 
-def probe_targets(global_orient: torch.Tensor, joints: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+class ProbeSet(NamedTuple):
+    """One split of probe data, a row per person (numpy)."""
+
+    features: np.ndarray     # (N, F) what is read: backbone ROI samples
+    pose: np.ndarray         # (N, 66) root-relative joints, camera axes: the regression target
+    body_pose: np.ndarray    # (N, 66) the same in the body frame: for the mean-pose reference
+    heading: np.ndarray      # (N, 2)
+    joints2d: Optional[np.ndarray] = None   # (N, 44) true 2D joints in box units: the other reference
+
+
+def probe_targets(global_orient: torch.Tensor, joints: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """global_orient (B, 3, 3), joints (B, J, 3) camera frame -> root-relative body joints in
-    camera axes (B, 66) and the heading (B, 2): the body's forward axis on the camera's x-z plane."""
+    camera axes (B, 66), the same in the body frame (B, 66), and the heading (B, 2): the body's
+    forward axis on the camera's x-z plane."""
     rel = joints[:, :BODY_JOINTS] - joints[:, :1]
+    body_frame = torch.einsum("bji,bkj->bki", global_orient, rel)                      # R^T (J - pelvis)
     forward = global_orient[:, :, 2]
-    return rel.reshape(len(rel), -1), torch.stack([forward[:, 0], forward[:, 2]], -1)
+    return (rel.reshape(len(rel), -1), body_frame.reshape(len(rel), -1),
+            torch.stack([forward[:, 0], forward[:, 2]], -1))
 
 
 def joints_in_box(joints2d: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
@@ -77,44 +91,43 @@ def pose_pa_mpjpe(pred: np.ndarray, true: np.ndarray) -> float:
     return float(np.mean([joint_errors(p.reshape(-1, 3), t.reshape(-1, 3))[1] for p, t in zip(pred, true)]))
 
 
-def probe_scores(train: tuple, test: tuple) -> dict:
-    """(features, pose, heading[, reference features]) arrays for train and test -> the best ridge
-    weight's scores (and the reference features' best pose score when given)."""
-    (x_tr, pose_tr, head_tr), (x_te, pose_te, head_te) = train[:3], test[:3]
+def probe_scores(train: ProbeSet, test: ProbeSet) -> dict:
+    """The best ridge weight's scores, the mean-pose reference and (when the sets carry true 2D
+    joints) the same read-out of those."""
     rows = []
     for weight in RIDGE_WEIGHTS:
-        pose = pose_pa_mpjpe(ridge(x_tr, pose_tr, x_te, weight), pose_te)
-        heading = float(np.median(heading_error_deg(ridge(x_tr, head_tr, x_te, weight), head_te)))
+        pose = pose_pa_mpjpe(ridge(train.features, train.pose, test.features, weight), test.pose)
+        heading = float(np.median(heading_error_deg(ridge(train.features, train.heading, test.features, weight),
+                                                    test.heading)))
         rows.append({"ridge_weight": weight, "pose_pa_mpjpe_mm": pose, "heading_error_deg": heading})
-    mean_pose = pose_pa_mpjpe(np.broadcast_to(pose_tr.mean(0), pose_te.shape), pose_te)
+    mean_pose = pose_pa_mpjpe(np.broadcast_to(train.body_pose.mean(0), test.body_pose.shape), test.body_pose)
     scores = {"pose_pa_mpjpe_mm": min(r["pose_pa_mpjpe_mm"] for r in rows),
               "mean_pose_pa_mpjpe_mm": mean_pose,
               "heading_error_deg": min(r["heading_error_deg"] for r in rows),
               "chance_heading_error_deg": 90.0, "by_ridge_weight": rows}
-    if len(train) > 3:
-        reference = probe_scores((train[3], pose_tr, head_tr), (test[3], pose_te, head_te))
+    if train.joints2d is not None and test.joints2d is not None:
+        reference = probe_scores(train._replace(features=train.joints2d, joints2d=None),
+                                 test._replace(features=test.joints2d, joints2d=None))
         scores["true_2d_joints_pose_pa_mpjpe_mm"] = reference["pose_pa_mpjpe_mm"]
     return scores
 
 
 @torch.no_grad()
-def _dataset(model, maker, people: int, generator: torch.Generator, batch: int) -> tuple:
+def _dataset(model, maker, people: int, generator: torch.Generator, batch: int) -> ProbeSet:
     from ros_phmr.train.trainer import normalise_images
 
-    feats, poses, headings, joints2d = [], [], [], []
+    rows = []
     made = 0
     while made < people:
         n = min(batch, people - made)
         data = maker.make(n, generator)
         tokens = model.detector.tokens(normalise_images(data.images, generator))
-        feats.append(roi_features(tokens, data.boxes[:, 0], model.image_size).cpu().numpy())
-        joints2d.append(joints_in_box(data.joints2d[:, 0], data.boxes[:, 0]).cpu().numpy())
-        pose, heading = probe_targets(data.global_orient[:, 0], data.joints[:, 0])
-        poses.append(pose.cpu().numpy())
-        headings.append(heading.cpu().numpy())
+        features = roi_features(tokens, data.boxes[:, 0], model.image_size)
+        pose, body_pose, heading = probe_targets(data.global_orient[:, 0], data.joints[:, 0])
+        joints2d = joints_in_box(data.joints2d[:, 0], data.boxes[:, 0])
+        rows.append([t.double().cpu().numpy() for t in (features, pose, body_pose, heading, joints2d)])
         made += n
-    return (np.concatenate(feats).astype(np.float64), np.concatenate(poses), np.concatenate(headings),
-            np.concatenate(joints2d).astype(np.float64))
+    return ProbeSet(*(np.concatenate(column) for column in zip(*rows)))
 
 
 def run_probe(checkpoint: Optional[str] = None, train_people: int = 1200, test_people: int = 192,
@@ -143,7 +156,7 @@ def run_probe(checkpoint: Optional[str] = None, train_people: int = 1200, test_p
     test = _dataset(model, maker, test_people, torch.Generator().manual_seed(seed + 1), batch)
     scores = probe_scores(train, test)
     scores.update(checkpoint=str(checkpoint), train_people=train_people, test_people=test_people,
-                  depth_range=list(depth_range), features=int(train[0].shape[1]))
+                  depth_range=list(depth_range), features=int(train.features.shape[1]))
     return scores
 
 
@@ -152,6 +165,6 @@ def format_probe(s: dict) -> str:
         f"linear probe on the backbone tokens ({s['train_people']} training, {s['test_people']} test people, "
         f"{s['features']} features)",
         f"heading: median error {s['heading_error_deg']:.0f} deg (chance {s['chance_heading_error_deg']:.0f})",
-        f"pose: PA-MPJPE {s['pose_pa_mpjpe_mm']:.1f} mm (training-set mean pose {s['mean_pose_pa_mpjpe_mm']:.1f} mm, "
+        f"pose: PA-MPJPE {s['pose_pa_mpjpe_mm']:.1f} mm (training-set mean body pose {s['mean_pose_pa_mpjpe_mm']:.1f} mm, "
         f"true 2D joints read the same way {s['true_2d_joints_pose_pa_mpjpe_mm']:.1f} mm)",
     ])
