@@ -7,7 +7,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from ros_phmr.eval import joint_errors
-from ros_phmr.train.probe import ROI_COLS, ROI_ROWS, ProbeSet, joints_in_box, probe_scores, probe_targets, roi_features
+from ros_phmr.train.probe import ROI_COLS, ROI_ROWS, ProbeSet, joints_in_box, lifted_2d_pose_pa_mpjpe, probe_scores, probe_targets, roi_features
 
 
 def test_roi_features_sample_the_box_on_a_grid():
@@ -75,16 +75,36 @@ def test_scores_tell_informative_features_from_noise():
     assert both["true_2d_joints_pose_pa_mpjpe_mm"] == good["pose_pa_mpjpe_mm"]
 
 
+def test_the_lifting_reference_learns_what_a_ridge_cannot():
+    # Camera-axes pose = a skeleton turned by a heading that the 2D features hold only through
+    # sin / cos of it twice over: far from linear, easy for a small MLP.
+    rng = np.random.default_rng(2)
+    n = 700
+    angle = rng.uniform(-np.pi, np.pi, n)
+    skeleton = rng.normal(scale=0.3, size=(22, 3))
+    turns = Rotation.from_euler("y", angle[:, None]).as_matrix()                         # (n, 3, 3)
+    pose = np.einsum("nij,kj->nki", turns, skeleton).reshape(n, 66)
+    features = np.stack([np.cos(2 * angle), np.sin(2 * angle), np.cos(angle) > 0], 1).astype(np.float64)
+    features = np.concatenate([features, rng.normal(scale=0.01, size=(n, 41))], 1)         # (n, 44)
+    sets = [ProbeSet(features[s], pose[s], pose[s], np.zeros((len(pose[s]), 2)), features[s])
+            for s in (slice(0, 600), slice(600, n))]
+    linear = probe_scores(*sets)["true_2d_joints_pose_pa_mpjpe_mm"]
+    lifted = lifted_2d_pose_pa_mpjpe(*sets, steps=400, hidden=64)
+    assert lifted < 0.5 * linear
+
+
 def test_probe_command_on_a_tiny_model(tmp_path, capsys):
     from ros_phmr.cli import main
 
     out = tmp_path / "probe.json"
     assert main(["probe", "--checkpoint", "tiny", "--train-people", "8", "--test-people", "4", "--device", "cpu",
-                 "--json", str(out)]) == 0
+                 "--lifting-steps", "5", "--json", str(out)]) == 0
     scores = json.loads(out.read_text())
     assert scores["train_people"] == 8 and scores["pose_pa_mpjpe_mm"] > 0 and 0 <= scores["heading_error_deg"] <= 180
     assert scores["true_2d_joints_pose_pa_mpjpe_mm"] > 0
-    assert "true 2D joints read the same way" in capsys.readouterr().out
+    assert scores["true_2d_joints_lifted_pose_pa_mpjpe_mm"] > 0
+    printed = capsys.readouterr().out
+    assert "true 2D joints read the same way" in printed and "lifted by an MLP" in printed
 
 
 def test_probe_refuses_a_bad_depth_range():

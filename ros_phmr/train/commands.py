@@ -141,6 +141,8 @@ def add_probe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth-range", type=float, nargs=2, default=(1.8, 5.0), metavar=("NEAR", "FAR"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    p.add_argument("--lifting-steps", type=int, default=3000,
+                   help="training steps of the MLP that lifts the true 2D joints (a reference; 0 skips it)")
     p.add_argument("--json", help="write the scores here")
 
 
@@ -148,7 +150,7 @@ def run_probe_command(args: argparse.Namespace) -> int:
     from ros_phmr.train.probe import format_probe, run_probe
 
     scores = run_probe(args.checkpoint, args.train_people, args.test_people, tuple(args.depth_range), args.seed,
-                       args.device)
+                       args.device, lifting_steps=args.lifting_steps)
     print(format_probe(scores))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
