@@ -29,6 +29,7 @@ from .io.mcap_writer import McapWriter, qos_profile_metadata
 from .io.ros2_messages import camera_info_message, image_message, transform_message
 from .render import overlay_meshes
 from .pipeline import PipelineConfig
+from .runtime.interrupt import StopRequest
 from .offline.estimator import Estimator, open_estimator
 from .offline.recording import ResultRecorder
 from .people import NUM_HAND_JOINTS, PersonEstimate
@@ -228,23 +229,27 @@ def run_demo(frames: int = 60, out: Union[str, Path] = "demo.mcap",
         rig = config.rig
         bar = _progress_bar(frames, progress)
         try:
-            for frame in scene.frames(frames):
-                stamp = frame.stamp_ns
-                # Transform first, so a viewer knows the camera frame when the image arrives.
-                writer.write_ros2(TF_STATIC_TOPIC, transform_message(
-                    ts, WORLD_FRAME, CAMERA_FRAME, rig.world_from_camera, rig.center, stamp), stamp)
-                writer.write_ros2(IMAGE_TOPIC, image_message(ts, frame.image, stamp, CAMERA_FRAME), stamp)
-                writer.write_ros2(CAMERA_INFO_TOPIC, camera_info_message(
-                    ts, frame.K, config.width, config.height, stamp, CAMERA_FRAME), stamp)
-                writer.write(GROUND_TRUTH_SCENE_TOPIC, scene_update_cdr(
-                    frame.body_ids, frame.vertices, scene.faces, stamp, CAMERA_FRAME,
-                    kind="ground_truth", lifetime_ns=lifetime_ns), stamp)
-                if estimator is not None:
-                    estimate = estimator.estimate(frame.image, frame.K, stamp)
-                    recorder.write(stamp, CAMERA_FRAME, estimate.people, frame.K, config.width, config.height,
-                                   interactions=estimate.interactions, lifetime_ns=lifetime_ns)
-                last_stamp = stamp
-                bar.update(1)
+            with StopRequest() as ctrl_c:
+                for frame in scene.frames(frames):
+                    if ctrl_c.requested:
+                        interrupted = True
+                        break
+                    stamp = frame.stamp_ns
+                    # Transform first, so a viewer knows the camera frame when the image arrives.
+                    writer.write_ros2(TF_STATIC_TOPIC, transform_message(
+                        ts, WORLD_FRAME, CAMERA_FRAME, rig.world_from_camera, rig.center, stamp), stamp)
+                    writer.write_ros2(IMAGE_TOPIC, image_message(ts, frame.image, stamp, CAMERA_FRAME), stamp)
+                    writer.write_ros2(CAMERA_INFO_TOPIC, camera_info_message(
+                        ts, frame.K, config.width, config.height, stamp, CAMERA_FRAME), stamp)
+                    writer.write(GROUND_TRUTH_SCENE_TOPIC, scene_update_cdr(
+                        frame.body_ids, frame.vertices, scene.faces, stamp, CAMERA_FRAME,
+                        kind="ground_truth", lifetime_ns=lifetime_ns), stamp)
+                    if estimator is not None:
+                        estimate = estimator.estimate(frame.image, frame.K, stamp)
+                        recorder.write(stamp, CAMERA_FRAME, estimate.people, frame.K, config.width, config.height,
+                                       interactions=estimate.interactions, lifetime_ns=lifetime_ns)
+                    last_stamp = stamp
+                    bar.update(1)
         except KeyboardInterrupt:
             interrupted = True
         finally:

@@ -64,3 +64,22 @@ def test_live_cli_port_in_use(capsys):
 def test_live_cli_unreadable_source(tmp_path, capsys):
     assert main(["live", "--source", str(tmp_path / "missing.mp4")]) == 1
     assert "missing.mp4 does not exist" in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_an_endless_source_cleanly():
+    """A real SIGINT while `live` serves the endless synthetic source (main thread, as on a terminal)."""
+    import os
+    import signal
+
+    logs = []
+
+    def interrupt_soon(live):
+        def send():
+            time.sleep(1.0)
+            os.kill(os.getpid(), signal.SIGINT)
+        threading.Thread(target=send, daemon=True).start()
+
+    summary = run_live("synthetic", shared_estimator(), port=0, on_ready=interrupt_soon, log=logs.append)
+    assert summary.interrupted and summary.processed >= 1
+    assert "stopped after" in logs[-1]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

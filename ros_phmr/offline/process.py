@@ -22,6 +22,7 @@ import numpy as np
 from ..io.mcap_writer import McapWriter
 from ..io.ros2_messages import camera_info_message, header
 from ..pipeline import PipelineConfig
+from ..runtime.interrupt import StopRequest
 from .estimator import Estimator, open_estimator
 from .recording import ResultRecorder
 from .sources import FrameSource, InputFrame, intrinsics_or_default, open_source
@@ -122,17 +123,21 @@ def run_process(input_spec: str, output, model: Union[PipelineConfig, Estimator]
             bar = tqdm(total=expected or None, unit="frame", desc="process", disable=not progress,
                        file=sys.stderr, dynamic_ncols=True)
             try:
-                for frame in source:
-                    if max_frames and done >= max_frames:
-                        break
-                    K = intrinsics_or_default(frame)
-                    estimate = estimator.estimate(frame.image, K, frame.stamp_ns)
-                    inputs.write(frame, K)
-                    height, width = frame.image.shape[:2]
-                    recorder.write(frame.stamp_ns, frame.frame_id, estimate.people, K, width, height,
-                                   interactions=estimate.interactions, default_intrinsics=frame.K is None)
-                    done += 1
-                    bar.update(1)
+                with StopRequest() as ctrl_c:
+                    for frame in source:
+                        if ctrl_c.requested:
+                            interrupted = True
+                            break
+                        if max_frames and done >= max_frames:
+                            break
+                        K = intrinsics_or_default(frame)
+                        estimate = estimator.estimate(frame.image, K, frame.stamp_ns)
+                        inputs.write(frame, K)
+                        height, width = frame.image.shape[:2]
+                        recorder.write(frame.stamp_ns, frame.frame_id, estimate.people, K, width, height,
+                                       interactions=estimate.interactions, default_intrinsics=frame.K is None)
+                        done += 1
+                        bar.update(1)
             except KeyboardInterrupt:
                 interrupted = True
             except (ValueError, OSError) as err:

@@ -19,6 +19,7 @@ from ..frame_slot import LatestFrameSlot
 from ..offline.estimator import Estimator, open_estimator
 from ..offline.sources import FrameSource, intrinsics_or_default, open_source
 from ..pipeline import PipelineConfig
+from ..runtime.interrupt import StopRequest
 from .live import FoxgloveLive
 
 _TAKE_TIMEOUT_S = 0.2      # how often the main loop wakes up (keeps Ctrl-C responsive)
@@ -75,18 +76,22 @@ def run_live(source_spec: str, model: Union[PipelineConfig, Estimator], *, host:
                 on_ready(live)
             reader.start()
             try:
-                while not max_frames or done < max_frames:
-                    frame = slot.take(timeout=_TAKE_TIMEOUT_S)
-                    if frame is None:
-                        if not reader.is_alive() and not slot.waiting:
-                            break                                   # the source has ended
-                        continue
-                    K = intrinsics_or_default(frame)
-                    estimate = estimator.estimate(frame.image, K, frame.stamp_ns)
-                    live.publish(time.time_ns(), frame.image, K, estimate.people, estimator.faces,
-                                 estimate.interactions, frame.frame_id)
-                    done += 1
+                with StopRequest() as ctrl_c:
+                    while not ctrl_c.requested and (not max_frames or done < max_frames):
+                        frame = slot.take(timeout=_TAKE_TIMEOUT_S)
+                        if frame is None:
+                            if not reader.is_alive() and not slot.waiting:
+                                break                                   # the source has ended
+                            continue
+                        K = intrinsics_or_default(frame)
+                        estimate = estimator.estimate(frame.image, K, frame.stamp_ns)
+                        live.publish(time.time_ns(), frame.image, K, estimate.people, estimator.faces,
+                                     estimate.interactions, frame.frame_id)
+                        done += 1
+                interrupted = ctrl_c.requested
             except KeyboardInterrupt:
+                interrupted = True
+            if interrupted:
                 log(f"ros-phmr live: stopped after {done} frames ({slot.dropped} dropped while busy)")
                 return LiveSummary(done, slot.dropped, interrupted=True)
         if errors:
