@@ -10,6 +10,7 @@ from offline_inputs import shared_estimator, synthetic_frames, write_video
 from ros_phmr.cli import main
 from ros_phmr.viz import SCENE_TOPIC
 from ros_phmr.viz.live_loop import run_live
+from terminal_signals import sigint_as_on_a_terminal  # noqa: F401  (fixture)
 
 
 def test_live_synthetic_serves_scene_updates_with_one_mesh_per_person():
@@ -66,7 +67,7 @@ def test_live_cli_unreadable_source(tmp_path, capsys):
     assert "missing.mp4 does not exist" in capsys.readouterr().err
 
 
-def test_ctrl_c_stops_an_endless_source_cleanly():
+def test_ctrl_c_stops_an_endless_source_cleanly(sigint_as_on_a_terminal):
     """A real SIGINT while `live` serves the endless synthetic source (main thread, as on a terminal)."""
     import os
     import signal
@@ -82,4 +83,4 @@ def test_ctrl_c_stops_an_endless_source_cleanly():
     summary = run_live("synthetic", shared_estimator(), port=0, on_ready=interrupt_soon, log=logs.append)
     assert summary.interrupted and summary.processed >= 1
     assert "stopped after" in logs[-1]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is sigint_as_on_a_terminal                 # restored

@@ -14,6 +14,7 @@ from offline_inputs import (HEIGHT, WIDTH, read_back, shared_estimator, syntheti
                             write_image_folder, write_video)
 from ros_phmr.cli import main
 from ros_phmr.offline.process import run_process
+from terminal_signals import sigint_as_on_a_terminal  # noqa: F401  (fixture)
 
 FRAMES = 3
 RESULT_TOPICS = {"/phmr/meshes": "ros_phmr_msgs/msg/HumanMeshArray",
@@ -204,7 +205,7 @@ def test_existing_output_is_not_replaced(tmp_path, frames, capsys):
     assert out_path.read_bytes() == b"keep me"
 
 
-def test_ctrl_c_leaves_a_valid_mcap(tmp_path, config, capsys):
+def test_ctrl_c_leaves_a_valid_mcap(tmp_path, config, capsys, sigint_as_on_a_terminal):
     """A real SIGINT while `process` runs on the endless synthetic source."""
     out_path = tmp_path / "out.mcap"
 

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from ros_phmr.runtime.interrupt import StopRequest
+from terminal_signals import sigint_as_on_a_terminal  # noqa: F401  (fixture)
 
 
 def _sigint_and_wait(stop: StopRequest) -> None:
@@ -16,7 +17,7 @@ def _sigint_and_wait(stop: StopRequest) -> None:
         time.sleep(0.01)
 
 
-def test_first_sigint_is_a_request_second_interrupts_and_the_handler_is_restored():
+def test_first_sigint_is_a_request_second_interrupts_and_the_handler_is_restored(sigint_as_on_a_terminal):
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         with StopRequest() as stop:
@@ -27,7 +28,7 @@ def test_first_sigint_is_a_request_second_interrupts_and_the_handler_is_restored
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_off_the_main_thread_nothing_is_installed():
+def test_off_the_main_thread_nothing_is_installed(sigint_as_on_a_terminal):
     seen = {}
 
     def worker():
@@ -39,4 +40,17 @@ def test_off_the_main_thread_nothing_is_installed():
     thread.start()
     thread.join()
     assert seen == {"handler": signal.getsignal(signal.SIGINT), "requested": False}
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is sigint_as_on_a_terminal
+
+
+def test_an_ignored_sigint_stays_ignored():
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopRequest() as stop:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+            assert not stop.requested
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)

@@ -2,9 +2,11 @@
 interrupts at once.
 
 Why: a KeyboardInterrupt raised wherever the main thread happens to be can land in a finaliser
-or a weakref callback, where Python prints "Exception ignored" and drops it; a loop over an
-endless source then never ends (seen once in CI). A flag the loop checks cannot be lost. Off the
-main thread Python cannot install handlers, and the loop sees plain KeyboardInterrupts as before.
+or a weakref callback, where Python prints "Exception ignored" and drops it, and a loop over an
+endless source then never ends; it can also cut a frame in half. A flag the loop checks at frame
+boundaries is neither lost nor mid-frame. Off the main thread Python cannot install handlers, and
+the loop sees plain KeyboardInterrupts as before; a process started with SIGINT ignored
+(``nohup``, a background job of a script) keeps ignoring it, as Unix tools do.
 """
 from __future__ import annotations
 
@@ -23,8 +25,9 @@ class StopRequest:
     def __enter__(self) -> "StopRequest":
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.getsignal(signal.SIGINT)
-            signal.signal(signal.SIGINT, self._handle)
-            self._installed = True
+            if self._previous is not signal.SIG_IGN:
+                signal.signal(signal.SIGINT, self._handle)
+                self._installed = True
         return self
 
     def _handle(self, signum, frame) -> None:
