@@ -307,8 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     probe = sub.add_parser(
         "probe", help="can a linear read-out of a fused model's backbone tokens find body pose (and heading)?",
         description="Ridge regression from the tokens under each synthetic person's box to its root-relative "
-                    "joints (PA-MPJPE) and heading, between two references: the mean pose and the same read-out of "
-                    "the true 2D joints. Tells a backbone without pose features from heads that fail to read them.")
+                    "joints (PA-MPJPE) and heading, against references: the mean pose, the same read-out of the "
+                    "true 2D joints and an MLP lifting them. Tells a backbone without pose features from heads that fail to read them.")
     add_probe_arguments(probe)
     probe.set_defaults(func=_cmd_probe)
     data = sub.add_parser("data", help="write the held-out synthetic set (PNG + labels) to a folder")

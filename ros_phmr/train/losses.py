@@ -32,7 +32,8 @@ DECODER_WEIGHTS = {"dec_rot": 1.0, "dec_betas": 0.3, "dec_j3d": 5.0, "dec_verts"
 
 
 def focal_loss(logits: torch.Tensor, heat: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """CenterNet focal loss (alpha 2, beta 4) from logits (B, N); heat (B, N) = 1 at centres."""
+    """CenterNet focal loss (alpha 2, beta 4) from logits (B, N); heat (B, N) = 1 at centres; weight
+    (B, N) or anything that broadcasts to it."""
     logits = logits.float()
     log_p, log_1mp = F.logsigmoid(logits), F.logsigmoid(-logits)
     p = log_p.exp()
@@ -74,7 +75,7 @@ def joint_heat_loss(logits: torch.Tensor, joints2d: torch.Tensor, valid: torch.T
 
     logits (B, N, 22) token x joint scores; joints2d (B, P, J, 2) pixels; valid (B, P)."""
     heat = joint_heat_targets(joints2d, valid, image_size, logits.shape[-1])   # (B, N, 22)
-    return focal_loss(logits.flatten(1), heat.flatten(1), torch.ones_like(heat.flatten(1)))
+    return focal_loss(logits.flatten(1), heat.flatten(1), heat.new_ones(()))   # every token counts
 
 
 def token_owner(masks: torch.Tensor, patch: int = 14, min_share: float = 0.3):

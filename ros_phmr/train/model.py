@@ -8,9 +8,9 @@ from typing import Optional, Union
 from torch import nn
 
 from ros_phmr.model.fused import FusedConfig, FusedModel
+from ros_phmr.synthetic.dataset import BODY_JOINTS
 
 AUX_PART_CLASSES = 23   # background + 22 body joints
-AUX_BODY_JOINTS = 22
 AUX_BETAS = 10
 HEAT_PRIOR_LOGIT = -4.6   # a joint lies in about 1 token of 100: start the heat maps near 0.01, not 0.5
 FUSED_SIZES = {
@@ -39,10 +39,10 @@ class TrainModel(nn.Module):
                  else decoder.dims.backbone.embed_dim)
         self.aux_parts = nn.Linear(width, AUX_PART_CLASSES)
         # Training-only head: per token, a 2D heat-map score for each body joint (losses.joint_heat_loss).
-        self.aux_heat = nn.Linear(width, AUX_BODY_JOINTS)
+        self.aux_heat = nn.Linear(width, BODY_JOINTS)
         nn.init.constant_(self.aux_heat.bias, HEAT_PRIOR_LOGIT)
         # Training-only heads: each token's person's root-relative joints and shape (losses.dense_body_loss).
-        self.aux_pose = nn.Linear(width, 3 * AUX_BODY_JOINTS)
+        self.aux_pose = nn.Linear(width, 3 * BODY_JOINTS)
         self.aux_shape = nn.Linear(width, AUX_BETAS)
 
     @property

@@ -3,10 +3,11 @@
 A ridge regression from the backbone tokens under each person's box (sampled on a fixed
 ROI_ROWS x ROI_COLS grid, so the layout inside the box is kept) to the person's root-relative
 joints in camera axes, scored by PA-MPJPE as ``ros-phmr eval`` scores the model, and, as a
-positive control, to its heading. Two references bracket the score: the training set's mean
+positive control, to its heading. References bracket the score: the training set's mean
 body-frame pose, turned to each person's true orientation (PA-MPJPE ignores the turn: all the
-orientation and none of the articulation), and the same ridge fed the ground-truth 2D joints
-inside the box (a backbone that knew exactly where every joint is, read linearly). Why: a model whose pose
+orientation and none of the articulation); the same ridge fed the ground-truth 2D joints inside
+the box (a backbone that knew exactly where every joint is, read linearly); and optionally a
+small MLP lifting those joints (what a perfect 2D keypoint front end could reach). Why: a model whose pose
 PA-MPJPE sits at the mean pose's can fail in its heads or in its backbone; this tells which, and
 is cheap (one synthetic person per image, no training of the model). Camera axes, not the body
 frame: removing the orientation is far from linear in what an image shows (even exact 3D joints

@@ -17,10 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from ros_phmr.model.prompthmr.prompts import PersonPrompts
+from ros_phmr.synthetic.dataset import BODY_JOINTS, HEAD_JOINT
 
 PATCH = 14
-HEAD_JOINT = 15
-BODY_JOINTS = 22   # pelvis + 21 body joints
 
 
 @dataclass
