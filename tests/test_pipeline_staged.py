@@ -49,6 +49,27 @@ def test_staged_path_equals_the_eager_path(assets, profile):
     assert expected <= set(staged.timings)
 
 
+def test_staged_upload_takes_read_only_and_flipped_frames(assets):
+    """Frames from ROS messages are read-only views; BGR->RGB flips have negative strides. The
+    staged upload copies both and gives what a plain contiguous frame gives."""
+    pipe = Pipeline(PipelineConfig(
+        profile="prompthmr", smplx_model=str(assets), resolution=224, max_people=3, device="cpu",
+        prompthmr_checkpoint=str(assets / "prompthmr" / "checkpoint.ckpt")))
+    pipe._stages = pipe._make_stages()
+    rng = np.random.default_rng(2)
+    bgr = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    rgb = np.ascontiguousarray(bgr[..., ::-1])
+    read_only = np.frombuffer(rgb.tobytes(), dtype=np.uint8).reshape(H, W, 3)
+    K = default_intrinsics(W, H)
+    want = pipe.process(rgb, K, _prompts(2)).people
+    for frame in (read_only, bgr[..., ::-1]):
+        got = pipe.process(frame, K, _prompts(2)).people
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a.vertices, b.vertices)
+    other = pipe.process(bgr, K, _prompts(2)).people  # the same frame in the other channel order
+    assert np.abs(other[0].vertices - want[0].vertices).max() > 1e-6
+
+
 def test_warmup_visits_every_people_bucket(assets):
     pipe = Pipeline(PipelineConfig(
         profile="prompthmr", smplx_model=str(assets), resolution=224, max_people=3, device="cpu",
