@@ -69,7 +69,6 @@ class PipelineConfig:
     sync_stages: bool = True  # synchronise after each stage so timings hold per-stage GPU time
     engine_dir: str = ""  # where exported ONNX / TensorRT engines are cached ("" = ~/.cache)
     compile: bool = False  # torch backend: torch.compile the backbones (fuses their elementwise ops)
-    detector_beside: bool = False  # CUDA graphs: detector on a side stream beside PromptHMR's backbone
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -183,8 +182,7 @@ class Pipeline:
             autocast=self._autocast, detection_threshold=config.detection_threshold,
             max_people=config.max_people, use_mean_hands=config.use_mean_hands,
             compute_vertices=config.compute_vertices,
-            graphs=config.cuda_graphs and self._engines is None, engines=self._engines,
-            detector_beside=config.detector_beside)
+            graphs=config.cuda_graphs and self._engines is None, engines=self._engines)
 
     def _backbones(self) -> list:
         """The distinct DINOv2 modules of the loaded models (one when shared)."""

@@ -48,16 +48,13 @@ def _assert_same_people(got, want, atol):
         np.testing.assert_allclose(a.joints_2d, b.joints_2d, atol=100 * atol)
 
 
-@pytest.mark.parametrize("profile,beside", [("prompthmr+multihmr", False), ("prompthmr+multihmr", True),
-                                            ("prompthmr", False), ("multihmr", False)])
+@pytest.mark.parametrize("profile", ["prompthmr+multihmr", "prompthmr", "multihmr"])
 @pytest.mark.parametrize("sync", [True, False])
-def test_graph_replays_match_the_eager_cpu_pipeline(assets, profile, beside, sync):
+def test_graph_replays_match_the_eager_cpu_pipeline(assets, profile, sync):
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     cpu = _pipe(assets, profile, "cpu", detection_threshold=0.0)
-    gpu = _pipe(assets, profile, "cuda", precision="fp32", sync_stages=sync, detection_threshold=0.0,
-                detector_beside=beside)
-    assert (gpu._stages._side is not None) == beside
+    gpu = _pipe(assets, profile, "cuda", precision="fp32", sync_stages=sync, detection_threshold=0.0)
     K = default_intrinsics(W, H)
     # frames and people counts change between calls: static buffers must be refilled each time
     for frame, count in zip(_frames() * 2, (2, 3, 1, 2)):

@@ -41,8 +41,6 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--sdpa", choices=("default", "flash", "cudnn", "efficient"),
                        default="default", help="attention kernel for --backbone")
     bench.add_argument("--compile", action="store_true", help="torch.compile the backbones")
-    bench.add_argument("--detector-beside", action="store_true",
-                       help="run the detector on a side stream beside PromptHMR's backbone")
     bench.add_argument("--json", type=Path, help="write the results as JSON")
     bench.add_argument("--plot", type=Path, help="PNG of the stage breakdown against people")
 
@@ -70,7 +68,6 @@ def run_bench_command(args: argparse.Namespace) -> int:
                           resolution=args.resolution, people=tuple(args.people), frames=args.frames,
                           warmup=args.warmup, modes=tuple(args.mode), device=args.device,
                           cuda_graphs=not args.no_graphs, compile=args.compile,
-                          detector_beside=args.detector_beside,
                           compute_vertices=not args.no_vertices,
                           width=args.width, height=args.height,
                           extra={"random_weights": bool(args.random_weights),

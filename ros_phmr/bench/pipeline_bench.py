@@ -56,7 +56,6 @@ class BenchConfig:
     device: str = "auto"
     cuda_graphs: bool = True
     compile: bool = False
-    detector_beside: bool = False
     compute_vertices: bool = True
     seed: int = 0
     distinct_frames: int = 4
@@ -114,8 +113,7 @@ def _pipeline_config(cfg: BenchConfig, people: int, sync: bool) -> PipelineConfi
         detection_threshold=0.0 if detector_alone else ABOVE_ANY_SCORE,
         max_people=people if detector_alone else max(cfg.people),
         compute_vertices=cfg.compute_vertices, backend=cfg.backend,
-        cuda_graphs=cfg.cuda_graphs, compile=cfg.compile, sync_stages=sync,
-        detector_beside=cfg.detector_beside)
+        cuda_graphs=cfg.cuda_graphs, compile=cfg.compile, sync_stages=sync)
 
 
 def _message_build(people, K: np.ndarray, width: int, height: int) -> None:

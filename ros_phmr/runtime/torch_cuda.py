@@ -16,13 +16,10 @@ likewise) that are filled before each replay. People are padded to the next buck
 person independently when nobody interacts, so padding changes nothing for the real people.
 Outputs are static tensors: the caller reads them (``read_people``) before the next frame.
 
-Order: preprocess, detector (+ read-back of its slots, marked by an event), encoder, then
-decoder and body. The host waits for the detector's event only, so the prompt fusion runs while
-the PromptHMR backbone is still busy on the GPU. With ``detector_beside`` (two backbones, not
-shared) the detector runs on a side stream concurrently with the encoder: neither reads the
-other's results, and the large backbone leaves SMs idle in its tail waves that the small one fills.
+One stream, in order: preprocess, detector (+ read-back of its slots, marked by an event),
+encoder, then decoder and body. The host waits for the detector's event only, so the prompt
+fusion runs while the PromptHMR backbone is still busy on the GPU.
 """
-import warnings
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
@@ -36,20 +33,6 @@ from ros_phmr.runtime.graphs import GraphCache
 from ros_phmr.runtime.people_pack import pack_people, person_tensors
 
 PATCH = 14
-
-
-# Frames from ROS messages are read-only views of the message buffer; torch warns (once) that it
-# cannot protect such arrays, although ``_host_view`` only ever reads from them.
-warnings.filterwarnings("ignore", message="The given NumPy array is not writable",
-                        category=UserWarning, module=__name__)
-
-
-def _host_view(image: np.ndarray) -> torch.Tensor:
-    """A CPU tensor sharing ``image``'s memory (a copy only for negative strides, which torch
-    cannot view), as the source of the copy into pinned memory."""
-    if any(stride < 0 for stride in image.strides):
-        image = np.ascontiguousarray(image)
-    return torch.from_numpy(image)
 
 
 def people_buckets(max_people: int) -> List[int]:
@@ -74,7 +57,7 @@ class CudaStages:
     def __init__(self, *, device: torch.device, detector, decoder, shared_backbone: bool,
                  decoder_size: int, autocast: Callable, detection_threshold: float,
                  max_people: int, use_mean_hands: bool, compute_vertices: bool,
-                 graphs: bool = True, engines: Optional[dict] = None, detector_beside: bool = False):
+                 graphs: bool = True, engines: Optional[dict] = None):
         self.device = device
         self.detector, self.decoder = detector, decoder
         self.shared = shared_backbone
@@ -94,8 +77,6 @@ class CudaStages:
         self._boxes: Dict[int, tuple] = {}  # bucket -> (device (b, 5), pinned (b, 5))
         self._readback: Dict[tuple, torch.Tensor] = {}  # key -> pinned copy of a packed result
         self._det_ready = torch.cuda.Event() if self.cuda else None  # detector results on the host
-        beside = detector_beside and self.cuda and detector is not None and decoder is not None and not shared_backbone
-        self._side = torch.cuda.Stream(device) if beside else None  # the detector's stream, if not the main one
         self._shape = None
         self._pre = self._det = self._emb = self._params = None
         self._people = None
@@ -111,7 +92,11 @@ class CudaStages:
             entry = self._frames[shape] = (torch.empty(image.shape, dtype=torch.uint8, device=self.device),
                                            self._pinned(torch.empty(image.shape, dtype=torch.uint8)))
         device_frame, host_frame = entry
-        host_frame.copy_(_host_view(image))  # torch's multithreaded copy: 0.32 ms vs 0.62 (np.copyto)
+        # One single-threaded host copy. Measured alternatives on the H200 host (2026-11-21):
+        # Python-threaded bands were slower; torch's OpenMP copy took 0.32 ms instead of 0.62 on an
+        # idle host, but with other processes busy on the CPU the upload stage went from 1.2 to
+        # 5.2 ms (its threads wait for time slices), and a robot's CPU is never idle.
+        np.copyto(host_frame.numpy(), image)
         device_frame.copy_(host_frame, non_blocking=True)
         Ks = self._K_host.numpy()
         Ks[0] = K
@@ -134,7 +119,11 @@ class CudaStages:
         self._pre = self.graphs.run(("preprocess",) + self._shape, run)
 
     def detect(self) -> None:
-        """Launch the detector and the read-back of its per-slot results (no host wait)."""
+        """Launch the detector and the read-back of its per-slot results (no host wait).
+
+        It runs before ``encode`` on the same stream: replaying it on a side stream beside the
+        PromptHMR backbone hung on the H200, twice (2026-11-21: in the end-to-end mode, where the
+        two graphs overlap; with a sync after each stage it ran)."""
         pre, K = self._pre, self._K
         detector = self.detector
 
@@ -158,14 +147,6 @@ class CudaStages:
             packed, layout = pack_people(head)
             return {"tokens": tokens, "packed": packed, "layout": layout}
 
-        if self._side is None:
-            self._launch_detector(run)
-            return
-        self._side.wait_stream(torch.cuda.current_stream(self.device))  # preprocessed inputs
-        with torch.cuda.stream(self._side):
-            self._launch_detector(run)
-
-    def _launch_detector(self, run) -> None:
         self._det = self.graphs.run(("detector",) + self._shape, run)
         self._host_copy(("detector",) + self._shape, self._det["packed"])
         if self.cuda:
@@ -276,8 +257,6 @@ class CudaStages:
             return
         if main:
             torch.cuda.current_stream(self.device).synchronize()
-            if self._side is not None:  # the next frame's preprocess rewrites the detector's inputs
-                self._side.synchronize()
         else:
             self._det_ready.synchronize()
 
