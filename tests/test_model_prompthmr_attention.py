@@ -2,7 +2,7 @@
 equal plain projected attention (projections, SDPA, output projection) computed in float64."""
 import torch
 
-from ros_phmr.model.prompthmr.attention import FOLD_MIN_PEOPLE, ProjectedAttention
+from ros_phmr.model.prompthmr.attention import FOLD_MIN_PEOPLE, PositionedImage, ProjectedAttention
 
 T, HW, D, A, HEADS = 5, 50, 32, 16, 4
 N = FOLD_MIN_PEOPLE + 1  # the folded form (fewer people take the plain path)
@@ -26,7 +26,7 @@ def _inputs():
 def test_tokens_to_image_equals_projected_attention():
     attention = _attention()
     tokens, image, pe = _inputs()
-    folded = attention.tokens_to_image(tokens, image, pe)
+    folded = attention.tokens_to_image(tokens, PositionedImage(image, pe))
     plain = attention(tokens, image + pe, image)
     assert folded.shape == (N, T, D)
     torch.testing.assert_close(folded, plain, rtol=0, atol=1e-10)
@@ -36,7 +36,7 @@ def test_image_to_tokens_equals_projected_attention():
     attention = _attention()
     tokens, image, pe = _inputs()
     values = tokens.flip(1)  # keys and values differ, as in the decoder (tokens + pe vs tokens)
-    folded = attention.image_to_tokens(image, pe, tokens, values)
+    folded = attention.image_to_tokens(PositionedImage(image, pe), tokens, values)
     plain = attention(image + pe, tokens, values)
     assert folded.shape == (N, HW, D)
     torch.testing.assert_close(folded, plain, rtol=0, atol=1e-10)
@@ -48,7 +48,7 @@ def test_low_precision_stays_close():
     tokens, image, pe = (x.to(torch.bfloat16) for x in _inputs())
     reference = attention.double()(tokens.double(), (image + pe).double(), image.double())
     attention = attention.to(torch.bfloat16)
-    out = attention.tokens_to_image(tokens, image, pe).double()
+    out = attention.tokens_to_image(tokens, PositionedImage(image, pe)).double()
     assert (out - reference).abs().max() < 0.05 * reference.abs().max()
 
 

@@ -22,6 +22,24 @@ from torch.nn import functional as F
 FOLD_MIN_PEOPLE = 6  # persons in a batch from which the folded form is used
 
 
+class PositionedImage:
+    """Each person's image tokens (N, HW, D) and the shared positional encoding (HW, D).
+
+    On the plain path both cross-attentions of a decoder block read tokens + encoding of the same
+    tokens; ``with_pe`` forms that (N, HW, D) sum once, on first use, and never on the folded path.
+    """
+
+    def __init__(self, tokens: torch.Tensor, pe: torch.Tensor):
+        self.tokens, self.pe = tokens, pe
+        self._with_pe: Optional[torch.Tensor] = None
+
+    @property
+    def with_pe(self) -> torch.Tensor:
+        if self._with_pe is None:
+            self._with_pe = self.tokens + self.pe
+        return self._with_pe
+
+
 class ProjectedAttention(nn.Module):
     def __init__(self, dim: int, internal_dim: int, num_heads: int):
         super().__init__()
@@ -53,7 +71,7 @@ class ProjectedAttention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if mask is None else mask[:, None])
         return self.out_proj(out.transpose(1, 2).flatten(2))  # (B, Nq, D)
 
-    def tokens_to_image(self, queries: torch.Tensor, image: torch.Tensor, image_pe: torch.Tensor) -> torch.Tensor:
+    def tokens_to_image(self, queries: torch.Tensor, positioned: PositionedImage) -> torch.Tensor:
         """``forward(queries, image + image_pe, image)`` for few queries over many image tokens.
 
         queries (N, T, D), image (N, HW, D), image_pe (HW, D) -> (N, T, D). Per head h and query t
@@ -61,9 +79,10 @@ class ProjectedAttention(nn.Module):
         every p and cancels in the softmax, so scores = x_p . (W_k,h^T q_th). The values' softmax
         average commutes with W_v: the image tokens are pooled first, then projected.
         """
+        image, image_pe = positioned.tokens, positioned.pe
         N, T, _ = queries.shape
         if N < FOLD_MIN_PEOPLE:
-            return self(queries, image + image_pe, image)
+            return self(queries, positioned.with_pe, image)
         q = self.q_proj(queries).unflatten(-1, (self.num_heads, -1))                        # (N, T, H, d)
         folded = torch.einsum("nthe,hed->nhtd", q, self._head_weights(self.k_proj)) * self._scale()
         folded = folded.flatten(1, 2)                                                       # (N, H*T, D)
@@ -73,8 +92,7 @@ class ProjectedAttention(nn.Module):
         values = torch.einsum("nhtd,hed->nthe", pooled, self._head_weights(self.v_proj))   # (N, T, H, d)
         return self.out_proj(values.flatten(2) + self.v_proj.bias)                          # (N, T, D)
 
-    def image_to_tokens(self, image: torch.Tensor, image_pe: torch.Tensor, keys: torch.Tensor,
-                        values: torch.Tensor) -> torch.Tensor:
+    def image_to_tokens(self, positioned: PositionedImage, keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """``forward(image + image_pe, keys, values)`` for many image queries over few tokens.
 
         image (N, HW, D), image_pe (HW, D), keys and values (N, T, D) -> (N, HW, D). The query
@@ -82,9 +100,10 @@ class ProjectedAttention(nn.Module):
         projection into the values (W_o,h v_th), so the per-image-token work is one product with
         a (D, H*T) matrix, a softmax over T, and one with an (H*T, D) matrix.
         """
+        image, image_pe = positioned.tokens, positioned.pe
         N, T, _ = keys.shape
         if N < FOLD_MIN_PEOPLE:
-            return self(image + image_pe, keys, values)
+            return self(positioned.with_pe, keys, values)
         k = self.k_proj(keys).unflatten(-1, (self.num_heads, -1))                           # (N, T, H, d)
         v = self.v_proj(values).unflatten(-1, (self.num_heads, -1))                         # (N, T, H, d)
         folded = torch.einsum("nthe,hed->nhtd", k, self._head_weights(self.q_proj)).flatten(1, 2) * self._scale()

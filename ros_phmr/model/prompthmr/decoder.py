@@ -24,7 +24,7 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-from ros_phmr.model.prompthmr.attention import ProjectedAttention
+from ros_phmr.model.prompthmr.attention import PositionedImage, ProjectedAttention
 from ros_phmr.model.prompthmr.positional import PersonIndexEncoding
 
 NUM_HEADS = 8
@@ -94,10 +94,11 @@ class CrossPersonBlock(nn.Module):
         if plan is not None:
             queries = self._cross_person(queries, query_pe, plan)
 
-        attended = self.cross_attn_token_to_image.tokens_to_image(queries + query_pe, keys, image_pe)
+        image = PositionedImage(keys, image_pe)  # keys + image_pe: formed at most once per block
+        attended = self.cross_attn_token_to_image.tokens_to_image(queries + query_pe, image)
         queries = self.norm3(queries + attended)
         queries = self.norm4(queries + self.mlp(queries))
-        update = self.cross_attn_image_to_token.image_to_tokens(keys, image_pe, queries + query_pe, queries)
+        update = self.cross_attn_image_to_token.image_to_tokens(image, queries + query_pe, queries)
         keys = self.norm5(keys + update)
         return queries, keys
 
@@ -115,20 +116,26 @@ class TwoWayDecoder(nn.Module):
         image_pe: torch.Tensor,
         tokens: torch.Tensor,
         plan: Optional[CrossPersonPlan] = None,
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """image_tokens (N, HW, D), image_pe (HW, D), tokens (N, T, D) -> (tokens, image tokens).
+    ) -> torch.Tensor:
+        """image_tokens (N, HW, D), image_pe (HW, D), tokens (N, T, D) -> tokens (N, T, D).
 
         Weights cast to a low-precision dtype for inference (``runtime.precision``) run the whole
         decoder in that dtype outside autocast: every person's (HW, D) image copy then moves at
-        half the bytes, LayerNorm still accumulates in float32 and the outputs come back as float32.
+        half the bytes, LayerNorm still accumulates in float32 and the tokens come back as float32.
+        Give it image tokens already in ``dtype`` (the per-person copies are then made in it).
         """
-        dtype = self.norm_final_attn.weight.dtype
-        if dtype != image_tokens.dtype and dtype in (torch.float16, torch.bfloat16):
+        dtype = self.dtype
+        if dtype != tokens.dtype and dtype in (torch.float16, torch.bfloat16):
             with torch.autocast(image_tokens.device.type, enabled=False):
-                queries, keys = self.forward(image_tokens.to(dtype), image_pe.to(dtype), tokens.to(dtype), plan)
-            return queries.float(), keys.float()
+                queries = self.forward(image_tokens.to(dtype), image_pe.to(dtype), tokens.to(dtype), plan)
+            return queries.float()
         queries, keys = tokens, image_tokens
         for layer in self.layers:
             queries, keys = layer(queries, keys, tokens, image_pe, plan)
-        out = self.final_attn_token_to_image.tokens_to_image(queries + tokens, keys, image_pe)
-        return self.norm_final_attn(queries + out), keys
+        out = self.final_attn_token_to_image.tokens_to_image(queries + tokens, PositionedImage(keys, image_pe))
+        return self.norm_final_attn(queries + out)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype its weights are held in (float32, or a low-precision inference cast)."""
+        return self.norm_final_attn.weight.dtype

@@ -85,11 +85,13 @@ class SMPLDecoder(nn.Module):
         """
         count = sparse_tokens.shape[0]
         tokens = torch.cat([self.smpl_token.weight.expand(count, -1, -1), sparse_tokens], dim=1)  # (N, 5, D)
-        src = image_embeddings[image_index]  # (N, D, h, w): each person's own copy
+        # Token-major and in the transformer's dtype once per image, then each person's own copy:
+        # the per-person copies are contiguous rows, not N transposing casts.
+        src = image_embeddings.flatten(2).transpose(1, 2)  # (B, h*w, D)
+        src = src.to(self.transformer.dtype, memory_format=torch.contiguous_format).index_select(0, image_index)
         if dense_embeddings is not None:
-            src = src + dense_embeddings
-        src = src.flatten(2).transpose(1, 2)  # (N, h*w, D)
-        hs, _ = self.transformer(src, image_pe, tokens, plan)  # (N, 5, D)
+            src = src + dense_embeddings.flatten(2).transpose(1, 2).to(src.dtype)  # (N, h*w, D)
+        hs = self.transformer(src, image_pe, tokens, plan)  # (N, 5, D)
         smpl_token, loc_token = hs[:, 0], hs[:, 1]
         pose_6d = self.pose_head(smpl_token) + self.init_pose  # (N, 132)
         betas = self.shape_head(smpl_token) + self.init_betas  # (N, 10)
