@@ -383,13 +383,12 @@ class Pipeline:
             stages.detect()
             lap("detector")
         if self.decoder is None:
-            slots = stages.detections()
-            valid = slots["valid"] > 0.5
-            host = {k: v[valid] for k, v in slots.items()}
+            host = stages.detections()
+            found = len(host["score"])
             lap("outputs", wait=False)
             people = self._build_estimates(
-                ids=[-1] * int(valid.sum()), scores=host["score"].tolist(),
-                boxes=list(host["box"]), kinds=[0] * int(valid.sum()), host=host)
+                ids=[-1] * found, scores=host["score"].tolist(),
+                boxes=list(host["box"]), kinds=[0] * found, host=host)
         else:
             persons = None
             if self.detector is None:  # prompts only: nothing to encode when nobody is prompted
@@ -400,8 +399,7 @@ class Pipeline:
                 lap("backbone")
             if persons is None:
                 slots = stages.detections()
-                valid = slots["valid"] > 0.5
-                found = (slots["box"][valid], slots["score"][valid]) if valid.any() else None
+                found = (slots["box"], slots["score"]) if len(slots["score"]) else None
                 persons = self._fuse(found, prompts, width, height, drops)
                 lap("prompt_fusion", wait=False)
             if persons:

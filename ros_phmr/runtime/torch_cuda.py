@@ -153,10 +153,14 @@ class CudaStages:
             self._det_ready.record()
 
     def detections(self) -> Dict[str, np.ndarray]:
-        """Per-slot detector results on the host (waits for the detector only)."""
+        """The detector's found people on the host, one row per valid slot (waits for the
+        detector only). Only those rows are copied out of the read-back buffer, which the next
+        frame overwrites: with vertices a slot is ~125 KB."""
         self.wait(main=False)
         host = self._readback[("detector",) + self._shape].numpy()
-        return self._det["layout"].unpack(host.copy())
+        layout = self._det["layout"]
+        found = layout.unpack(host)["valid"] > 0.5
+        return layout.unpack(host[found])  # boolean indexing copies
 
     def encode(self) -> None:
         """Launch PromptHMR's image encoder (runs on the GPU while the host fuses prompts)."""
