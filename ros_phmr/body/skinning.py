@@ -110,8 +110,9 @@ class BodyModel(nn.Module):
         parents = [int(p) for p in np.asarray(arrays["kintree_table"])[0]]
         parents[0] = -1
         self.parents: List[int] = parents
-        self._jumps = len(_ancestor_jumps(parents))
-        for k, ancestors in enumerate(_ancestor_jumps(parents)):
+        jumps = _ancestor_jumps(parents)
+        self._jumps = len(jumps)
+        for k, ancestors in enumerate(jumps):
             self.register_buffer(f"_jump{k}", i64(ancestors), persistent=False)             # (56,)
         self.register_buffer("_parent_index", i64([max(p, 0) for p in parents]), persistent=False)
         self.register_buffer("_has_parent", f32([[0.0]] + [[1.0]] * (len(parents) - 1)), persistent=False)
