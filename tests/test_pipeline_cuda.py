@@ -66,6 +66,8 @@ def test_graph_replays_match_the_eager_cpu_pipeline(assets, profile, sync):
         assert "total" in result.timings
         assert ("decoder" in result.timings) == (sync and profile != "multihmr")
     assert len(gpu._stages.graphs) >= (2 if profile == "multihmr" else 4)
+    # both models, separate backbones: the detector replays beside PromptHMR's backbone
+    assert (gpu._stages._detector_stream is not None) == (profile == "prompthmr+multihmr")
 
 
 def test_bf16_runs_with_fp32_skinning(assets):

@@ -16,9 +16,12 @@ likewise) that are filled before each replay. People are padded to the next buck
 person independently when nobody interacts, so padding changes nothing for the real people.
 Outputs are static tensors: the caller reads them (``read_people``) before the next frame.
 
-One stream, in order: preprocess, detector (+ read-back of its slots, marked by an event),
-encoder, then decoder and body. The host waits for the detector's event only, so the prompt
-fusion runs while the PromptHMR backbone is still busy on the GPU.
+Streams: upload, preprocess, encoder, decoder and body run in order on the current stream. With
+both models and separate backbones, the detector (+ the read-back of its slots, marked by an
+event) runs on a high-priority side stream beside PromptHMR's backbone, which does not need it:
+its small kernels fill the SMs the big GEMMs leave idle. The host waits for the detector's event
+only, so the prompt fusion runs while the PromptHMR backbone is still busy on the GPU. With a
+shared backbone the encoder reads the detector's tokens, so everything runs on one stream.
 """
 from typing import Callable, Dict, List, Optional
 
@@ -77,6 +80,8 @@ class CudaStages:
         self._boxes: Dict[int, tuple] = {}  # bucket -> (device (b, 5), pinned (b, 5))
         self._readback: Dict[tuple, torch.Tensor] = {}  # key -> pinned copy of a packed result
         self._det_ready = torch.cuda.Event() if self.cuda else None  # detector results on the host
+        overlap = self.cuda and detector is not None and decoder is not None and not shared_backbone
+        self._detector_stream = torch.cuda.Stream(device, priority=-1) if overlap else None
         self._shape = None
         self._pre = self._det = self._emb = self._params = None
         self._people = None
@@ -119,11 +124,17 @@ class CudaStages:
         self._pre = self.graphs.run(("preprocess",) + self._shape, run)
 
     def detect(self) -> None:
-        """Launch the detector and the read-back of its per-slot results (no host wait).
+        """Launch the detector and the read-back of its per-slot results (no host wait), on the
+        detector stream when there is one (its graphs are captured there, see CapturedGraph)."""
+        stream = self._detector_stream
+        if stream is None:
+            self._launch_detector()
+            return
+        stream.wait_stream(torch.cuda.current_stream(self.device))  # preprocessed frame, K
+        with torch.cuda.stream(stream):
+            self._launch_detector(capture_stream=stream)
 
-        It runs before ``encode`` on the same stream: replaying it on a side stream beside the
-        PromptHMR backbone hung on the H200, twice (2026-11-21: in the end-to-end mode, where the
-        two graphs overlap; with a sync after each stage it ran)."""
+    def _launch_detector(self, capture_stream: Optional[torch.cuda.Stream] = None) -> None:
         pre, K = self._pre, self._K
         detector = self.detector
 
@@ -147,7 +158,7 @@ class CudaStages:
             packed, layout = pack_people(head)
             return {"tokens": tokens, "packed": packed, "layout": layout}
 
-        self._det = self.graphs.run(("detector",) + self._shape, run)
+        self._det = self.graphs.run(("detector",) + self._shape, run, capture_stream=capture_stream)
         self._host_copy(("detector",) + self._shape, self._det["packed"])
         if self.cuda:
             self._det_ready.record()
@@ -259,10 +270,9 @@ class CudaStages:
         """Wait for the detector's read-back and, with ``main``, for everything launched."""
         if not self.cuda:
             return
+        self._det_ready.synchronize()  # returns at once when no detector ran
         if main:
             torch.cuda.current_stream(self.device).synchronize()
-        else:
-            self._det_ready.synchronize()
 
     def _host_copy(self, key: tuple, packed: torch.Tensor) -> None:
         host = self._readback.get(key)
