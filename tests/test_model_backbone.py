@@ -110,3 +110,18 @@ def test_unknown_arch_and_bad_dims():
     with pytest.raises(ValueError, match="divisible"):
         DinoV2.from_dims(100, 1, 3)
     assert DinoV2("dinov2_vits14").embed_dim == 384  # hub names are accepted too
+
+
+@pytest.mark.parametrize("size", [(28, 42), (30, 45)])
+def test_patch_embedding_equals_the_strided_convolution(size):
+    """The GEMM form against torch's convolution with the same weight (remainders dropped)."""
+    from torch.nn import functional as F
+    from ros_phmr.model.layers import PatchEmbed
+
+    torch.manual_seed(0)
+    embed = PatchEmbed(14, 3, 16)
+    images = torch.randn(2, 3, *size)
+    want = F.conv2d(images, embed.proj.weight, embed.proj.bias, stride=14).flatten(2).transpose(1, 2)
+    got = embed(images)
+    assert got.shape == (2, (size[0] // 14) * (size[1] // 14), 16)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
