@@ -68,7 +68,7 @@ class PipelineConfig:
     cuda_graphs: bool = True  # torch backend on CUDA: replay captured graphs
     sync_stages: bool = True  # synchronise after each stage so timings hold per-stage GPU time
     engine_dir: str = ""  # where exported ONNX / TensorRT engines are cached ("" = ~/.cache)
-    compile: bool = False  # torch backend: torch.compile the backbones (fuses their elementwise ops)
+    compile: bool = False  # torch backend: torch.compile the backbones and the decoder transformer (fuses elementwise ops)
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -168,6 +168,8 @@ class Pipeline:
         if config.compile and self.device.type == "cuda":
             for encoder in self._backbones():
                 encoder.compile()  # in place: state-dict keys unchanged; compiled on first call
+            if self.decoder is not None:
+                self.decoder.net.smpl_decoder.transformer.compile()
         self._stages = (self._make_stages()
                         if self.device.type == "cuda" or self._engines is not None else None)
 
