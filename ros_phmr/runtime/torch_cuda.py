@@ -36,7 +36,6 @@ from ros_phmr.runtime.graphs import GraphCache
 from ros_phmr.runtime.people_pack import pack_people, person_tensors
 
 PATCH = 14
-UPLOAD_BANDS = 4  # host-to-pinned copies overlapped with the pinned-to-device DMA
 
 
 def people_buckets(max_people: int) -> List[int]:
@@ -98,16 +97,12 @@ class CudaStages:
             entry = self._frames[shape] = (torch.empty(image.shape, dtype=torch.uint8, device=self.device),
                                            self._pinned(torch.empty(image.shape, dtype=torch.uint8)))
         device_frame, host_frame = entry
-        # Single-threaded host copies, in row bands: each band's DMA to the device starts while
-        # the host copies the next one. Measured alternatives on the H200 host (2026-11-21):
+        # One single-threaded host copy. Measured alternatives on the H200 host (2026-11-21):
         # Python-threaded bands were slower; torch's OpenMP copy took 0.32 ms instead of 0.62 on an
         # idle host, but with other processes busy on the CPU the upload stage went from 1.2 to
         # 5.2 ms (its threads wait for time slices), and a robot's CPU is never idle.
-        host_rows = host_frame.numpy()
-        edges = np.linspace(0, shape[0], UPLOAD_BANDS + 1).astype(int)
-        for rows in (slice(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a):
-            np.copyto(host_rows[rows], image[rows])
-            device_frame[rows].copy_(host_frame[rows], non_blocking=True)
+        np.copyto(host_frame.numpy(), image)
+        device_frame.copy_(host_frame, non_blocking=True)
         Ks = self._K_host.numpy()
         Ks[0] = K
         Ks[1] = K if K_detector is None else K_detector
