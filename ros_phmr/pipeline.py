@@ -68,7 +68,7 @@ class PipelineConfig:
     cuda_graphs: bool = True  # torch backend on CUDA: replay captured graphs
     sync_stages: bool = True  # synchronise after each stage so timings hold per-stage GPU time
     engine_dir: str = ""  # where exported ONNX / TensorRT engines are cached ("" = ~/.cache)
-    compile: bool = False  # torch backend: torch.compile the backbones and the decoder transformer (fuses elementwise ops)
+    compile: bool = False  # torch backend: torch.compile the backbones and decoder transformer
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -277,7 +277,7 @@ class Pipeline:
         return ", ".join(parts)
 
     def warmup(self, width: int, height: int, people=None) -> float:
-        """Process black frames so that CUDA graphs are captured (and compiled backbones
+        """Process black frames so that CUDA graphs are captured (and compiled modules
         compiled) before the first real frame: one frame per people bucket (default: every
         bucket up to ``max_people``). Returns the seconds it took."""
         from ros_phmr.geometry.camera import default_intrinsics

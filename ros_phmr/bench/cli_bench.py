@@ -40,7 +40,8 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
                        help="time only a DINOv2 backbone (vit_small, vit_base, vit_large)")
     bench.add_argument("--sdpa", choices=("default", "flash", "cudnn", "efficient"),
                        default="default", help="attention kernel for --backbone")
-    bench.add_argument("--compile", action="store_true", help="torch.compile the backbones")
+    bench.add_argument("--compile", action="store_true",
+                       help="torch.compile the backbones and the decoder transformer")
     bench.add_argument("--json", type=Path, help="write the results as JSON")
     bench.add_argument("--plot", type=Path, help="PNG of the stage breakdown against people")
 
