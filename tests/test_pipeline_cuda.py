@@ -71,8 +71,8 @@ def test_graph_replays_match_the_eager_cpu_pipeline(assets, profile, sync):
 
 
 def test_compiled_pipeline_matches_the_eager_cpu_pipeline(assets):
-    """``compile``: backbones and the decoder transformer through torch.compile, then captured;
-    people counts on both sides of the decoder's fold threshold (6) and a recompile in between."""
+    """``compile``: backbones, decoder transformer and preprocessing through torch.compile, then
+    captured; people counts on both sides of the decoder's fold threshold (6)."""
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     cpu = _pipe(assets, "prompthmr+multihmr", "cpu", detection_threshold=0.0)

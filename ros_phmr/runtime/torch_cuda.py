@@ -38,6 +38,11 @@ from ros_phmr.runtime.people_pack import pack_people, person_tensors
 PATCH = 14
 
 
+def _letterbox_image(frame: torch.Tensor, size: int) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (3, size, size) normalised model input (the Letterbox is shape-only)."""
+    return letterbox_torch(frame, size)[0]
+
+
 def people_buckets(max_people: int) -> List[int]:
     """Padded people counts that get their own decoder graph: every count up to 8, then
     multiples of 4, then max_people (padding costs at most 3 people's decoder work)."""
@@ -60,7 +65,7 @@ class CudaStages:
     def __init__(self, *, device: torch.device, detector, decoder, shared_backbone: bool,
                  decoder_size: int, autocast: Callable, detection_threshold: float,
                  max_people: int, use_mean_hands: bool, compute_vertices: bool,
-                 graphs: bool = True, engines: Optional[dict] = None):
+                 graphs: bool = True, engines: Optional[dict] = None, compile_preprocess: bool = False):
         self.device = device
         self.detector, self.decoder = detector, decoder
         self.shared = shared_backbone
@@ -72,6 +77,9 @@ class CudaStages:
         self.compute_vertices = compute_vertices
         self.cuda = device.type == "cuda"  # on the CPU (tests) the same stages run eagerly
         self.graphs = GraphCache(enabled=graphs and self.cuda)
+        # compiled: the cast, resample, rounding, padding and normalisation in a few fused kernels
+        self._letterbox = (torch.compile(_letterbox_image, dynamic=False, fullgraph=True)
+                           if compile_preprocess else _letterbox_image)
         self.engines = engines or {}  # graph name -> ONNX Runtime / TensorRT runner (static people)
         self.buckets = [max_people] if "decoder" in self.engines else people_buckets(max_people)
         self._frames: Dict[tuple, tuple] = {}  # (H, W) -> (device uint8, pinned uint8)
@@ -116,9 +124,9 @@ class CudaStages:
         def run():
             out = {}
             if self.detector is not None:
-                out["detector"] = letterbox_torch(frame, self.detector.config.image_size)[0][None]
+                out["detector"] = self._letterbox(frame, self.detector.config.image_size)[None]
             if self.decoder is not None and not self.shared:
-                out["decoder"] = letterbox_torch(frame, self.decoder_size)[0][None]
+                out["decoder"] = self._letterbox(frame, self.decoder_size)[None]
             return out
 
         self._pre = self.graphs.run(("preprocess",) + self._shape, run)
