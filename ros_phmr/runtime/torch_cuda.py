@@ -65,7 +65,8 @@ class CudaStages:
     def __init__(self, *, device: torch.device, detector, decoder, shared_backbone: bool,
                  decoder_size: int, autocast: Callable, detection_threshold: float,
                  max_people: int, use_mean_hands: bool, compute_vertices: bool,
-                 graphs: bool = True, engines: Optional[dict] = None, compile_preprocess: bool = False):
+                 graphs: bool = True, engines: Optional[dict] = None,
+                 compile_preprocess: bool = False):
         self.device = device
         self.detector, self.decoder = detector, decoder
         self.shared = shared_backbone

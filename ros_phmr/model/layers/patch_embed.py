@@ -3,7 +3,7 @@
 The weight keeps the layout of a strided convolution (``proj``: Conv2d(C, D, p, stride p)), as
 checkpoints store it, but the forward pass cuts the image into patch rows and runs one matrix
 product: with 3 input channels cuDNN has no tensor-core kernel for the convolution (on an H200
-ViT-L/896's patch embedding took 0.25 ms as a convolution, a GEMM of the same size ~0.02 ms).
+it took 0.25 ms of ViT-L/896's 10.8; with the GEMM the backbone stage went to 10.5 ms).
 """
 import torch
 from torch import nn
@@ -23,5 +23,6 @@ class PatchEmbed(nn.Module):
         p = self.patch_size
         rows, cols = height // p, width // p
         patches = images[:, :, : rows * p, : cols * p].reshape(batch, channels, rows, p, cols, p)
-        patches = patches.permute(0, 2, 4, 1, 3, 5).reshape(batch, rows * cols, channels * p * p)  # (c, y, x) order
+        # (B, rows * cols, C * p * p), each patch in (channel, y, x) order like the weight's
+        patches = patches.permute(0, 2, 4, 1, 3, 5).reshape(batch, rows * cols, channels * p * p)
         return F.linear(patches, self.proj.weight.flatten(1), self.proj.bias)  # (B, N, D)
