@@ -167,6 +167,7 @@ class Pipeline:
                 low_precision_decoder_(self.decoder, self._amp_dtype)
         if config.compile and self.device.type == "cuda":
             for encoder in self._backbones():
+                encoder.merge_class_key_()  # pays off compiled only (the merge is fused)
                 encoder.compile()  # in place: state-dict keys unchanged; compiled on first call
             if self.decoder is not None:
                 self.decoder.net.smpl_decoder.transformer.compile()

@@ -61,15 +61,21 @@ def tiny_upstream_case():
     return recipe, model, np.load(GOLDEN / "dinov2_tiny.npz")
 
 
+@pytest.mark.parametrize("merge_class_key", [False, True])
 @pytest.mark.parametrize("name", ["s518", "s224x308", "s448"])
-def test_tokens_match_upstream_dinov2(tiny_upstream_case, name):
+def test_tokens_match_upstream_dinov2(tiny_upstream_case, name, merge_class_key):
     """Golden tokens come from facebookresearch/dinov2 run on the same seeded weights; s518 uses
-    the stored 37x37 embedding, s448 the square resize, s224x308 a non-square one."""
+    the stored 37x37 embedding, s448 the square resize, s224x308 a non-square one. With
+    ``merge_class_key`` the attention takes the class key apart and must still match."""
     recipe, model, golden = tiny_upstream_case
     h, w = recipe["sizes"][name]
     x = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(3 + h + w))
-    with torch.no_grad():
-        tokens = model(x)
+    model.merge_class_key_(merge_class_key)
+    try:
+        with torch.no_grad():
+            tokens = model(x)
+    finally:
+        model.merge_class_key_(False)
     assert tokens.shape == (1, (h // 14) * (w // 14), 128)
     np.testing.assert_allclose(tokens[:, ::7].numpy(), golden[f"tokens_{name}"], atol=2e-5, rtol=0)
 
@@ -125,3 +131,40 @@ def test_patch_embedding_equals_the_strided_convolution(size):
     got = embed(images)
     assert got.shape == (2, (size[0] // 14) * (size[1] // 14), 16)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def _attention_by_definition(q, k, v):
+    """softmax(q k^T / sqrt(d)) v in fp64, written out."""
+    q, k, v = q.double(), k.double(), v.double()
+    return torch.softmax(q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5, dim=-1) @ v
+
+
+def _qkv(batch, heads, tokens, dim, device="cpu", dtype=torch.float32):
+    generator = torch.Generator().manual_seed(tokens)
+    qkv = 2 * torch.randn(batch, tokens, 3, heads, dim, generator=generator)  # scores well spread
+    qkv[:, 0, 1] += 3.0  # a class key that takes a large share for some queries
+    return qkv.to(device, dtype).permute(2, 0, 3, 1, 4).unbind(0)  # strided views, as in the model
+
+
+@pytest.mark.parametrize("tokens", [2, 5, 65])
+def test_first_key_merge_equals_attention_by_definition(tokens):
+    from ros_phmr.model.layers.attention import attention_first_key_merged
+
+    q, k, v = _qkv(2, 3, tokens, 16)
+    got = attention_first_key_merged(q, k, v)
+    torch.testing.assert_close(got.double(), _attention_by_definition(q, k, v), atol=1e-5, rtol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
+def test_first_key_merge_on_cuda_kernels(dtype):
+    """Each CUDA kernel the merge calls (cuDNN or flash for half types, efficient for fp32),
+    at ViT-S/448's token count, against the definition; as close as SDPA itself gets."""
+    from torch.nn import functional as F
+    from ros_phmr.model.layers.attention import attention_first_key_merged
+
+    q, k, v = _qkv(1, 6, 1025, 64, device="cuda", dtype=dtype)
+    want = _attention_by_definition(q, k, v)
+    sdpa_error = (F.scaled_dot_product_attention(q, k, v).double() - want).abs().max().item()
+    merged_error = (attention_first_key_merged(q, k, v).double() - want).abs().max().item()
+    assert merged_error <= max(2 * sdpa_error, 1e-5)

@@ -63,7 +63,7 @@ def bench_backbone(arch: str = "vit_large", resolution: int = 896, precision: st
     in_dtype = amp_dtype(precision) if amp and residual == "low" else torch.float32
     inputs = [torch.randn(1, 3, resolution, resolution, device=dev, dtype=in_dtype) for _ in range(4)]
     static = inputs[0].clone()
-    forward = torch.compile(model) if compile else model
+    forward = torch.compile(model.merge_class_key_()) if compile else model
 
     def run():
         with torch.autocast(dev.type, dtype=dtype, enabled=amp, cache_enabled=False), _sdpa_context(sdpa):
