@@ -383,7 +383,12 @@ class Pipeline:
         stages.preprocess()
         lap("preprocess")
         people: list[PersonEstimate] = []
+        encoded = False
         if self.detector is not None:
+            if stages.detector_beside:  # the long backbone first, see CudaStages
+                stages.encode()
+                lap("backbone")
+                encoded = True
             stages.detect()
             lap("detector")
         if self.decoder is None:
@@ -398,7 +403,7 @@ class Pipeline:
             if self.detector is None:  # prompts only: nothing to encode when nobody is prompted
                 persons = self._fuse(None, prompts, width, height, drops)
                 lap("prompt_fusion", wait=False)
-            if persons is None or persons:
+            if not encoded and (persons is None or persons):
                 stages.encode()
                 lap("backbone")
             if persons is None:

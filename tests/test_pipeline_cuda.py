@@ -67,7 +67,7 @@ def test_graph_replays_match_the_eager_cpu_pipeline(assets, profile, sync):
         assert ("decoder" in result.timings) == (sync and profile != "multihmr")
     assert len(gpu._stages.graphs) >= (2 if profile == "multihmr" else 4)
     # both models, separate backbones: the detector replays beside PromptHMR's backbone
-    assert (gpu._stages._detector_stream is not None) == (profile == "prompthmr+multihmr")
+    assert gpu._stages.detector_beside == (profile == "prompthmr+multihmr")
 
 
 def test_compiled_pipeline_matches_the_eager_cpu_pipeline(assets):
