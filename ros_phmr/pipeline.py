@@ -68,7 +68,7 @@ class PipelineConfig:
     cuda_graphs: bool = True  # torch backend on CUDA: replay captured graphs
     sync_stages: bool = True  # synchronise after each stage so timings hold per-stage GPU time
     engine_dir: str = ""  # where exported ONNX / TensorRT engines are cached ("" = ~/.cache)
-    compile: bool = False  # torch backend: torch.compile backbones, decoder transformer, preprocess
+    compile: bool = False  # torch backend: torch.compile the backbones and the stages around them
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -186,7 +186,7 @@ class Pipeline:
             max_people=config.max_people, use_mean_hands=config.use_mean_hands,
             compute_vertices=config.compute_vertices,
             graphs=config.cuda_graphs and self._engines is None, engines=self._engines,
-            compile_preprocess=config.compile and self.device.type == "cuda")
+            compile_stages=config.compile and self.device.type == "cuda")
 
     def _backbones(self) -> list:
         """The distinct DINOv2 modules of the loaded models (one when shared)."""

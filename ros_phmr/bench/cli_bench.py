@@ -41,7 +41,7 @@ def add_bench_arguments(bench: argparse.ArgumentParser) -> None:
     bench.add_argument("--sdpa", choices=("default", "flash", "cudnn", "efficient"),
                        default="default", help="attention kernel for --backbone")
     bench.add_argument("--compile", action="store_true",
-                       help="torch.compile the backbones, decoder transformer and preprocessing")
+                       help="torch.compile the backbones and the stages around them (preprocessing, detector heads, decoder, SMPL-X)")
     bench.add_argument("--json", type=Path, help="write the results as JSON")
     bench.add_argument("--plot", type=Path, help="PNG of the stage breakdown against people")
 

@@ -56,9 +56,9 @@ PARAMETERS: tuple[ParamSpec, ...] = (
               "empty = ~/.cache/ros_phmr."),
     ParamSpec("cuda_graphs", True, "torch backend on CUDA: capture each stage once and replay "
               "it (lowest latency)."),
-    ParamSpec("compile", False, "torch backend: torch.compile the backbones, the decoder "
-              "transformer and the preprocessing (minutes of compiling at configure, faster "
-              "frames)."),
+    ParamSpec("compile", False, "torch backend: torch.compile the backbones and every stage "
+              "around them (preprocessing, detector heads, decoder, SMPL-X); minutes of "
+              "compiling at configure, faster frames."),
     ParamSpec("precision", "fp16", "Compute precision on GPU (CPU always runs fp32).",
               choices=("fp32", "fp16", "bf16")),
     ParamSpec("device", "auto", "torch device: auto (cuda when available), cpu, cuda, cuda:N."),

@@ -83,7 +83,7 @@ class CudaStages:
                  decoder_size: int, autocast: Callable, detection_threshold: float,
                  max_people: int, use_mean_hands: bool, compute_vertices: bool,
                  graphs: bool = True, engines: Optional[dict] = None,
-                 compile_preprocess: bool = False):
+                 compile_stages: bool = False):
         self.device = device
         self.detector, self.decoder = detector, decoder
         self.shared = shared_backbone
@@ -95,9 +95,16 @@ class CudaStages:
         self.compute_vertices = compute_vertices
         self.cuda = device.type == "cuda"  # on the CPU (tests) the same stages run eagerly
         self.graphs = GraphCache(enabled=graphs and self.cuda)
-        # compiled: the cast, resample, rounding, padding and normalisation in a few fused kernels
+        # ``compile_stages``: the work around the backbones (compiled by the pipeline) in fused
+        # kernels too: letterbox (cast, resample, rounding, padding, normalisation), the
+        # detector's heads and bodies, the decoder, SMPL-X. Fewer kernels also shorten each
+        # graph launch on the host and leave the SMs to PromptHMR's backbone sooner.
         self._letterbox = (torch.compile(_letterbox_image, dynamic=False, fullgraph=True)
-                           if compile_preprocess else _letterbox_image)
+                           if compile_stages else _letterbox_image)
+        compiled = torch.compile if compile_stages else (lambda fn: fn)
+        self._detector_head = compiled(self._detector_head_eager)
+        self._decode_people = compiled(self._decode_people_eager)
+        self._body_tensors = compiled(self._body_tensors_eager)
         self.engines = engines or {}  # graph name -> ONNX Runtime / TensorRT runner (static people)
         self.buckets = [max_people] if "decoder" in self.engines else people_buckets(max_people)
         self._frames: Dict[tuple, torch.Tensor] = {}  # (H, W) -> device uint8 frame
@@ -173,20 +180,11 @@ class CudaStages:
         def run():
             if "detector" in self.engines:
                 tokens, out = self._engine_detector(pre["detector"], K[1][None])
+                head = self._slot_tensors(out, K[0])
             else:
-                net = detector.net
                 with self.autocast():
-                    tokens = net.tokens(pre["detector"])  # (1, N, D)
-                    found, score_map = net.detect(tokens, self.threshold, max_people=self.max_people)
-                    out = net.regress(tokens, K[1][None], found, score_map)
-            out = place_bodies(detector.body, out, detector.config.person_center_joint)
-            vertices = out.vertices[0].float()  # (P, V, 3)
-            head = {"valid": out.valid[0], "score": out.scores[0],
-                    "box": boxes_from_points(project_points(vertices, K[0]))}  # (P, 4) pixels
-            if self.decoder is None:  # Multi-HMR alone: everything a PersonEstimate needs
-                head.update(person_tensors(
-                    out.rotmat[0], out.joints[0], K[0], vertices if self.compute_vertices else None,
-                    betas=out.betas[0], expression=out.expression[0], transl=out.transl[0]))
+                    tokens = detector.net.tokens(pre["detector"])  # (1, N, D)
+                head = self._detector_head(tokens, K)
             packed, layout = pack_people(head)
             return {"tokens": tokens, "packed": packed, "layout": layout}
 
@@ -194,6 +192,29 @@ class CudaStages:
         self._host_copy(("detector",) + self._shape, self._det["packed"])
         if self.cuda:
             self._det_ready.record()
+
+    def _detector_head_eager(self, tokens: torch.Tensor, K: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Multi-HMR's detection and regression heads on its tokens (1, N, D), then every slot's
+        tensors; K (3, 3, 3): original, detector input, decoder input."""
+        net = self.detector.net
+        with self.autocast():
+            found, score_map = net.detect(tokens, self.threshold, max_people=self.max_people)
+            out = net.regress(tokens, K[1][None], found, score_map)
+        return self._slot_tensors(out, K[0])
+
+    def _slot_tensors(self, out: MultiHMROutput, K: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Bodies of every detector slot and their boxes in the original image (K (3, 3)); with
+        the detector alone also everything a PersonEstimate needs."""
+        detector = self.detector
+        out = place_bodies(detector.body, out, detector.config.person_center_joint)
+        vertices = out.vertices[0].float()  # (P, V, 3)
+        head = {"valid": out.valid[0], "score": out.scores[0],
+                "box": boxes_from_points(project_points(vertices, K))}  # (P, 4) pixels
+        if self.decoder is None:
+            head.update(person_tensors(
+                out.rotmat[0], out.joints[0], K, vertices if self.compute_vertices else None,
+                betas=out.betas[0], expression=out.expression[0], transl=out.transl[0]))
+        return head
 
     def detections(self) -> Dict[str, np.ndarray]:
         """The detector's found people on the host, one row per valid slot (waits for the
@@ -239,38 +260,45 @@ class CudaStages:
         host[count:] = (0.0, 0.0, self.decoder_size, self.decoder_size, 0.0, 0.0)  # "no box" padding
         device_rows.copy_(host_rows, non_blocking=True)
         device_boxes, device_valid = device_rows[:, :5], device_rows[:, 5]
-        K, emb, decoder = self._K, self._emb, self.decoder
+        K, emb = self._K, self._emb
 
         def run():
             engine = self.engines.get("decoder")
             if engine is not None:
                 out = engine(embeddings=emb, K=K[2][None], boxes=device_boxes, valid=device_valid)
                 return {name: out[name] for name in ("pose_6d", "betas", "transl")}
-            prompts = PersonPrompts(boxes=device_boxes, image_index=torch.zeros(bucket, dtype=torch.long, device=self.device),
-                                    masks=None, texts=None, interaction=False, num_images=1)
-            with self.autocast():
-                out = decoder.decode(emb, K[2][None], prompts)
-            return {name: out[name] for name in ("pose_6d", "betas", "transl")}
+            return self._decode_people(emb, K[2][None], device_boxes)
 
         self._params = self.graphs.run(("decoder",) + self._shape + (bucket,), run)
         self._people = (count, bucket)
         return count
 
+    def _decode_people_eager(self, embeddings, K: torch.Tensor, boxes: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """PromptHMR's decoder for (b, 5) boxes of one image -> its SMPL-X parameters."""
+        prompts = PersonPrompts(boxes=boxes, image_index=torch.zeros(boxes.shape[0], dtype=torch.long, device=boxes.device),
+                                masks=None, texts=None, interaction=False, num_images=1)
+        with self.autocast():
+            out = self.decoder.decode(embeddings, K, prompts)
+        return {name: out[name] for name in ("pose_6d", "betas", "transl")}
+
     def body(self) -> None:
         """Launch SMPL-X (fp32) for the decoded people and pack everything for one read-back."""
-        count, bucket = self._people
-        params, K, decoder = self._params, self._K, self.decoder
+        _, bucket = self._people
+        params, K = self._params, self._K
 
         def run():
-            out = decoder.bodies(params, use_mean_hands=self.use_mean_hands)
-            return pack_people(person_tensors(
-                out["rotmats"], out["joints"], K[0], out["vertices"] if self.compute_vertices else None,
-                betas=out["betas"], transl=out["transl"]))
+            return pack_people(self._body_tensors(params, K[0]))
 
         key = ("body",) + self._shape + (bucket,)
         packed, self._layout = self.graphs.run(key, run)
         self._host_copy(key, packed)
         self._body_key = key
+
+    def _body_tensors_eager(self, params: Dict[str, torch.Tensor], K: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """SMPL-X (fp32) of the decoded parameters -> what a PersonEstimate needs."""
+        out = self.decoder.bodies(params, use_mean_hands=self.use_mean_hands)
+        return person_tensors(out["rotmats"], out["joints"], K, out["vertices"] if self.compute_vertices else None,
+                              betas=out["betas"], transl=out["transl"])
 
     def read_people(self) -> Dict[str, np.ndarray]:
         """Decoded people's arrays on the host (waits for the GPU)."""
