@@ -173,6 +173,7 @@ class Pipeline:
                 self.decoder.net.smpl_decoder.transformer.compile()
         self._stages = (self._make_stages()
                         if self.device.type == "cuda" or self._engines is not None else None)
+        self._warm_sizes: set[tuple[int, int]] = set()  # frame sizes ``ensure_warm`` has done
 
     def _make_stages(self):
         """The staged GPU path (captured graphs on CUDA; eager stages on the CPU, for tests)."""
@@ -277,6 +278,20 @@ class Pipeline:
         if self.decoder is not None:
             parts.append(f"PromptHMR {self.config.prompthmr_checkpoint} ({self.decoder_size} px)")
         return ", ".join(parts)
+
+    def ensure_warm(self, width: int, height: int, log=None) -> float | None:
+        """On CUDA, ``warmup`` once per frame size, so that no real frame pays for capturing
+        graphs or compiling (with ``compile``: about a minute). ``log(text)`` hears about it
+        first. Returns the seconds it took, None when there was nothing to do."""
+        size = (int(width), int(height))
+        if self._stages is None or self.device.type != "cuda" or size in self._warm_sizes:
+            return None
+        if log is not None:
+            log(f"warming up for {size[0]}x{size[1]} frames: CUDA graphs for every people count"
+                + (", compiling (minutes on the first run)" if self.config.compile else ""))
+        seconds = self.warmup(*size)
+        self._warm_sizes.add(size)
+        return seconds
 
     def warmup(self, width: int, height: int, people=None) -> float:
         """Process black frames so that CUDA graphs are captured (and compiled modules

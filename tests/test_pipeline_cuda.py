@@ -88,6 +88,17 @@ def test_compiled_pipeline_matches_the_eager_cpu_pipeline(assets, profile):
         _assert_same_people(gpu.process(frame, K, prompts).people, want, atol=2e-3)
 
 
+def test_ensure_warm_captures_every_bucket_once_per_frame_size(assets):
+    gpu = _pipe(assets, "prompthmr", "cuda", precision="bf16")
+    heard = []
+    assert gpu.ensure_warm(W, H, log=heard.append) > 0
+    buckets = len(gpu._stages.buckets)
+    assert len(gpu._stages.graphs) == 2 + 2 * buckets  # preprocess, encoder; decoder and body per bucket
+    assert len(heard) == 1 and f"{W}x{H}" in heard[0]
+    assert gpu.ensure_warm(W, H, log=heard.append) is None and len(heard) == 1
+    assert gpu.ensure_warm(W // 2, H // 2) > 0  # another size: its own graphs
+
+
 def test_bf16_runs_with_fp32_skinning(assets):
     gpu = _pipe(assets, "prompthmr", "cuda", precision="bf16")
     people = gpu.process(_frames()[0], default_intrinsics(W, H), _prompts(2)).people
