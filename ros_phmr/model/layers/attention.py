@@ -64,6 +64,7 @@ def attention_with_logsumexp(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) 
     return out, lse.flatten(2)[..., : q.shape[2]].float()  # cuDNN: (B, H, N, 1); efficient: padded
 
 
+@torch.compiler.assume_constant_result  # a Python bool: under torch.compile a constant, not a graph break
 def _cudnn_attention_usable(device: torch.device) -> bool:
     """cuDNN's fused attention where SDPA would pick it too: enabled, and Hopper or newer."""
     return torch.backends.cuda.cudnn_sdp_enabled() and torch.cuda.get_device_capability(device) >= (9, 0)
