@@ -11,9 +11,10 @@ IoU with published prompts), so the frame is cut there. Everything else is captu
   body        (H, W, bucket):  SMPL-X in fp32, axis-angle, 2D joints, packed for one read-back
 
 Inputs live in static buffers (the frame on the device, copied from the caller's memory; K and
-boxes through pinned host memory) that are filled before each replay. People are padded to the next bucket (1, 2, ... 8,
-12, 16, ... max_people) with "no box" prompts, whose outputs are dropped; the decoder treats every
-person independently when nobody interacts, so padding changes nothing for the real people.
+boxes through pinned host memory) that are filled before each replay. People are padded to the
+next bucket (1, 2, ... 8, 12, 16, ... max_people) with "no box" prompts, whose outputs are
+dropped; the decoder treats every person independently when nobody interacts, so padding changes
+nothing for the real people.
 Outputs are static tensors: the caller reads them (``read_people``) before the next frame.
 
 Streams: upload, preprocess, encoder, decoder and body run in order on the current stream. With
