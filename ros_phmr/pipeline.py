@@ -169,7 +169,7 @@ class Pipeline:
             for encoder in self._backbones():
                 encoder.merge_class_key_()  # pays off compiled only (the merge is fused)
                 encoder.compile()  # in place: state-dict keys unchanged; compiled on first call
-            if self.decoder is not None:
+            if self.decoder is not None:  # for the eager path (text prompts); the stages compile the whole decoder
                 self.decoder.net.smpl_decoder.transformer.compile()
         self._stages = (self._make_stages()
                         if self.device.type == "cuda" or self._engines is not None else None)
