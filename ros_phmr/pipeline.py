@@ -18,7 +18,7 @@ is dropped and reported, never silently ignored.
 
 Speed (torch backend on CUDA): matmul weights are cast once to the precision's dtype and run
 under autocast (the backbones' LayerNorms and residual streams stay float32; LayerScale is
-folded into the projections), PromptHMR's two-way decoder runs wholly in that dtype (float32
+folded into the projections and each MLP's GELU into its first matmul), PromptHMR's two-way decoder runs wholly in that dtype (float32
 LayerNorm statistics, float32 outputs), SMPL-X skinning stays float32, and the GPU work
 of a frame replays as CUDA graphs (``ros_phmr.runtime.torch_cuda``) with one host wait after
 the detector and one read-back at the end. Frames with mask, text or interaction prompts take
@@ -158,6 +158,7 @@ class Pipeline:
 
             for encoder in self._backbones():
                 fold_layer_scale_(encoder)  # exact in fp32, before the cast below
+                encoder.fuse_gelu_epilogue_()  # half-precision weights only, see Mlp
             for model in (self.detector, self.decoder):
                 if model is not None:
                     cast_matmul_weights_(model.net, self._amp_dtype)

@@ -168,3 +168,43 @@ def test_first_key_merge_on_cuda_kernels(dtype):
     sdpa_error = (F.scaled_dot_product_attention(q, k, v).double() - want).abs().max().item()
     merged_error = (attention_first_key_merged(q, k, v).double() - want).abs().max().item()
     assert merged_error <= max(2 * sdpa_error, 1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_gelu_epilogue_matmul_against_exact_gelu(dtype):
+    """fc1 + GELU as one cuBLASLt call, against the exact-erf definition in float64: off by no
+    more than the unfused half-precision path plus the tanh form's 4.7e-4."""
+    from torch.nn import functional as F
+    from ros_phmr.model.layers.mlp import linear_gelu_fused
+
+    generator = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 1025, 384, generator=generator)
+    weight = torch.randn(1536, 384, generator=generator) / 384 ** 0.5
+    bias = torch.randn(1536, generator=generator)
+    want = F.gelu(F.linear(x.double(), weight.double(), bias.double()))
+    xh, wh, bh = (t.to("cuda", dtype) for t in (x, weight, bias))
+    unfused = (F.gelu(F.linear(xh, wh, bh)).double().cpu() - want).abs().max().item()
+    fused_out = linear_gelu_fused(xh, wh, bh)
+    assert fused_out.shape == (2, 1025, 1536) and fused_out.dtype == dtype
+    assert (fused_out.double().cpu() - want).abs().max().item() <= unfused + 4.7e-4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gelu_epilogue_backbone_as_close_to_fp32_as_unfused():
+    """ViT-S/448 with bf16 weights under autocast, as the pipeline runs it: the fused GELU path
+    is taken (the tokens change) and stays as close to the float32 model as the unfused one."""
+    from ros_phmr.runtime.precision import cast_matmul_weights_
+
+    model = DinoV2("vit_small").fill_random_(torch.Generator().manual_seed(6)).cuda().eval()
+    x = torch.randn(1, 3, 448, 448, generator=torch.Generator().manual_seed(6)).cuda()
+    with torch.no_grad():
+        want = model(x).double()
+        cast_matmul_weights_(model, torch.bfloat16)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            unfused = model(x).double()
+            fused = model.fuse_gelu_epilogue_()(x).double()
+    errors = {name: (got - want).abs() for name, got in (("unfused", unfused), ("fused", fused))}
+    assert not torch.equal(fused, unfused)
+    assert errors["fused"].mean() <= 1.05 * errors["unfused"].mean()
+    assert errors["fused"].max() <= 1.25 * errors["unfused"].max()

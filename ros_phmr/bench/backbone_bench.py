@@ -42,11 +42,12 @@ def _sdpa_context(backend: str):
 def bench_backbone(arch: str = "vit_large", resolution: int = 896, precision: str = "bf16",
                    graphs: bool = True, compile: bool = False, sdpa: str = "default",
                    iters: int = 50, warmup: int = 5, device: str = "cuda", seed: int = 0,
-                   fold: bool = False, residual: str = "fp32") -> dict:
+                   fold: bool = False, residual: str = "fp32", gelu_epilogue: bool = True) -> dict:
     """-> {"p50_ms", "p99_ms", "tflops", ...} for one configuration.
 
     ``fold``: LayerScale folded into the projections; ``residual``: "fp32" (autocast: norms and
-    the residual stream in float32) or "low" (the whole module in the low-precision dtype)."""
+    the residual stream in float32) or "low" (the whole module in the low-precision dtype);
+    ``gelu_epilogue``: GELU in fc1's matmul, as the pipeline runs it (half precision only)."""
     if sdpa not in SDPA_BACKENDS:
         raise ValueError(f"sdpa must be one of {SDPA_BACKENDS}, got {sdpa!r}")
     dev = torch.device(device)
@@ -55,6 +56,7 @@ def bench_backbone(arch: str = "vit_large", resolution: int = 896, precision: st
     amp = precision != "fp32"
     if fold:
         fold_layer_scale_(model)
+    model.fuse_gelu_epilogue_(gelu_epilogue and amp)
     if amp:
         cast_matmul_weights_(model, amp_dtype(precision))
         if residual == "low":
@@ -89,7 +91,8 @@ def bench_backbone(arch: str = "vit_large", resolution: int = 896, precision: st
     ms = np.asarray(times)
     p50 = float(np.percentile(ms, 50))
     return {"arch": arch, "resolution": resolution, "precision": precision, "graphs": graphs,
-            "compile": compile, "sdpa": sdpa, "fold": fold, "residual": residual, "p50_ms": p50, "p99_ms": float(np.percentile(ms, 99)),
+            "compile": compile, "sdpa": sdpa, "fold": fold, "residual": residual,
+            "gelu_epilogue": gelu_epilogue and amp, "p50_ms": p50, "p99_ms": float(np.percentile(ms, 99)),
             "min_ms": float(ms.min()), "setup_s": setup_s,
             "gflop": vit_flops(arch, resolution) / 1e9,
             "tflops": vit_flops(arch, resolution) / (p50 * 1e-3) / 1e12}

@@ -127,6 +127,13 @@ class DinoV2(nn.Module):
             block.attn.merge_first_key = enabled
         return self
 
+    def fuse_gelu_epilogue_(self, enabled: bool = True) -> "DinoV2":
+        """Every block's MLP applies its GELU in fc1's matmul epilogue (``Mlp.gelu_epilogue``):
+        on CUDA with half-precision weights, saves a pass over the hidden activations."""
+        for block in self.blocks:
+            block.mlp.gelu_epilogue = enabled
+        return self
+
     def token_grid(self, height: int, width: int) -> Tuple[int, int]:
         """Patch grid (rows, cols) for an input size; ValueError when not a multiple of 14."""
         if height <= 0 or width <= 0 or height % PATCH_SIZE or width % PATCH_SIZE:
