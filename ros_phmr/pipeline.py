@@ -38,7 +38,7 @@ import torch
 from ros_phmr.drops import Drop
 from ros_phmr.geometry.camera import validate_intrinsics
 from ros_phmr.geometry.letterbox import Letterbox, letterbox_numpy, letterbox_torch
-from ros_phmr.geometry.projection import box_iou, boxes_from_points, project_points
+from ros_phmr.geometry.projection import box_iou, boxes_between_intrinsics, boxes_from_points, project_points
 from ros_phmr.geometry.rotations import matrix_to_axis_angle
 from ros_phmr.model.multihmr.model import place_bodies
 from ros_phmr.people import PROMPT_BOX, PROMPT_INTERACTION, PROMPT_MASK, PROMPT_TEXT, PersonEstimate
@@ -351,14 +351,14 @@ class Pipeline:
 
         frame = torch.from_numpy(np.ascontiguousarray(image)).to(self.device, non_blocking=True)
         lap("upload")
-        detections = shared = None
+        detections = shared = K_det = None
         if self.detector is not None:
-            detections, shared = self._detect(frame, K, lap)
+            detections, K_det, shared = self._detect(frame, K, lap)
         if self.decoder is None:
-            people = self._people_from_detector(detections, K)
+            people = self._people_from_detector(detections, K, K_det)
             lap("body_model")
         else:
-            found = (self._detection_boxes(detections, K)
+            found = (self._detection_boxes(detections, K, K_det)
                      if detections is not None and bool(detections.valid.any()) else None)
             persons = self._fuse(found, prompts, image.shape[1], image.shape[0], drops)
             lap("prompt_fusion")
@@ -450,7 +450,8 @@ class Pipeline:
                               cache_enabled=False)
 
     def _detect(self, frame: torch.Tensor, K: np.ndarray, lap):
-        """Multi-HMR on the frame; with a shared backbone also (tokens, letterbox) for the decoder."""
+        """Multi-HMR on the frame -> (its output, K of its input, and with a shared backbone
+        (tokens, letterbox) for the decoder)."""
         size = self.detector.config.image_size
         net_in, lb = letterbox_torch(frame, size)
         K_in = torch.as_tensor(lb.intrinsics_to_letterbox(K), dtype=torch.float32,
@@ -464,15 +465,19 @@ class Pipeline:
             out = net.regress(tokens, K_in[None], found, score_map)
         out = place_bodies(self.detector.body, out, self.detector.config.person_center_joint)
         lap("detector")
-        return out, ((tokens, lb) if self.shared_backbone else None)
+        return out, K_in, ((tokens, lb) if self.shared_backbone else None)
 
-    def _detection_boxes(self, out, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Boxes (D, 4) in original pixels around each detected mesh, and scores (D,)."""
+    def _detection_boxes(self, out, K: np.ndarray, K_det: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (D, 4) in original pixels, and scores (D,): the box head's where the detector
+        has one, else around each detected mesh. K_det: intrinsics of the detector's input."""
         valid = out.valid[0]
-        verts = out.vertices[0][valid].float()  # (D, V, 3), camera frame
-        uv = project_points(verts, torch.as_tensor(K, dtype=torch.float32, device=verts.device))
-        return (boxes_from_points(uv).cpu().numpy().astype(np.float32),
-                out.scores[0][valid].float().cpu().numpy())
+        K_frame = torch.as_tensor(K, dtype=torch.float32, device=out.scores.device)
+        if out.box is not None:
+            boxes = boxes_between_intrinsics(out.box[0][valid].float(), K_det, K_frame)
+        else:
+            verts = out.vertices[0][valid].float()  # (D, V, 3), camera frame
+            boxes = boxes_from_points(project_points(verts, K_frame))
+        return boxes.cpu().numpy().astype(np.float32), out.scores[0][valid].float().cpu().numpy()
 
     def _fuse(self, found: tuple[np.ndarray, np.ndarray] | None, prompts: FramePrompts,
               width: int, height: int, drops: list[Drop]) -> list[_Person]:
@@ -552,11 +557,11 @@ class Pipeline:
             kinds=[p.kinds | (PROMPT_INTERACTION if interacting[i] else 0)
                    for i, p in enumerate(persons)], host=host)
 
-    def _people_from_detector(self, out, K: np.ndarray) -> list[PersonEstimate]:
+    def _people_from_detector(self, out, K: np.ndarray, K_det: torch.Tensor) -> list[PersonEstimate]:
         valid = out.valid[0]
         if not bool(valid.any()):
             return []
-        boxes, scores = self._detection_boxes(out, K)
+        boxes, scores = self._detection_boxes(out, K, K_det)
         host = self._to_host(out.rotmat[0][valid], out.joints[0][valid], out.vertices[0][valid], K,
                              betas=out.betas[0][valid], expression=out.expression[0][valid],
                              transl=out.transl[0][valid])

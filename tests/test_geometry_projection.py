@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from ros_phmr.geometry.projection import boxes_from_points, clip_boxes, project_points, validate_boxes
+from ros_phmr.geometry.projection import (boxes_between_intrinsics, boxes_from_points, clip_boxes, project_points,
+                                         validate_boxes)
 
 K = np.array([[500.0, 0.0, 320.0], [0.0, 480.0, 240.0], [0.0, 0.0, 1.0]])
 
@@ -77,3 +78,16 @@ def test_validate_boxes_names_the_bad_box(bad, match):
 def test_validate_boxes_shape():
     with pytest.raises(ValueError, match=r"\(N, 4\)"):
         validate_boxes([[0, 0, 10]], 640, 480)
+
+
+@pytest.mark.parametrize("width,height", [(640, 480), (300, 500)])
+def test_boxes_between_intrinsics_undo_a_letterbox(width, height):
+    """Boxes in a letterboxed input, mapped back with the two cameras' K only, equal what the
+    Letterbox's own inverse gives."""
+    from ros_phmr.geometry.letterbox import Letterbox
+
+    lb = Letterbox.fit(width, height, 448)
+    K_in = lb.intrinsics_to_letterbox(K)
+    boxes = np.array([[10.0, 20.0, 200.0, 400.0], [300.0, 5.0, 440.0, 100.0]])
+    got = boxes_between_intrinsics(torch.tensor(boxes), torch.tensor(K_in), torch.tensor(K))
+    np.testing.assert_allclose(got.numpy(), lb.boxes_to_original(boxes), atol=1e-9)

@@ -30,7 +30,7 @@ def test_loss_falls_on_a_fixed_batch(tmp_path):
         total.backward()
         trainer.optimizer.step()
         totals.append(float(total))
-    assert {"det_focal", "det_j3d", "dec_j2d", "dec_logdepth", "aux_parts", "aux_heat"} <= set(losses)
+    assert {"det_focal", "det_j3d", "det_box", "dec_j2d", "dec_logdepth", "aux_parts", "aux_heat"} <= set(losses)
     assert np.mean(totals[-3:]) < 0.7 * totals[0]
 
 

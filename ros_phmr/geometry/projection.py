@@ -63,6 +63,16 @@ def boxes_from_points(uv, valid=None):
     return box.numpy() if as_numpy else box
 
 
+def boxes_between_intrinsics(boxes: torch.Tensor, K_from: torch.Tensor, K_to: torch.Tensor) -> torch.Tensor:
+    """xyxy pixel boxes (..., 4) of one camera under intrinsics K_from (3, 3) -> the same boxes
+    under K_to (3, 3), for images that differ by a scale and a shift (a resize or letterbox):
+    u' = (u - cx) fx' / fx + cx'. Pure tensor arithmetic, so it runs inside captured graphs."""
+    scale = torch.stack([K_to[0, 0] / K_from[0, 0], K_to[1, 1] / K_from[1, 1]]).repeat(2)  # (4,)
+    centre_from = K_from[:2, 2].repeat(2)
+    centre_to = K_to[:2, 2].repeat(2)
+    return (boxes - centre_from.to(boxes.dtype)) * scale.to(boxes.dtype) + centre_to.to(boxes.dtype)
+
+
 def clip_boxes(boxes, width: float, height: float):
     """Clip xyxy boxes (..., 4) to [0, W] x [0, H]; numpy or torch, same type out."""
     if isinstance(boxes, torch.Tensor):

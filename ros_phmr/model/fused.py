@@ -20,7 +20,7 @@ from torch import nn
 from ros_phmr.model.backbone import ViTDims
 from ros_phmr.model.compact import read_compact, write_compact
 from ros_phmr.model.multihmr.config import MultiHMRConfig
-from ros_phmr.model.multihmr.model import MultiHMRNet
+from ros_phmr.model.multihmr.model import MultiHMRNet, initialise_box_head_
 from ros_phmr.model.multihmr.random_checkpoint import multihmr_args, set_upright_initial_body_
 from ros_phmr.model.prompthmr.dims import PromptHMRDims
 from ros_phmr.model.prompthmr.network import PromptHMRNet
@@ -47,6 +47,7 @@ class FusedConfig:
     decoder_attention_dim: int = 128
     head_depth: int = 2
     head_hidden: int = 128
+    box_head: bool = True  # the detector regresses boxes (its meshes are too rough to box people)
 
     @property
     def backbone(self) -> ViTDims:
@@ -55,7 +56,8 @@ class FusedConfig:
     def multihmr(self) -> MultiHMRConfig:
         return MultiHMRConfig(image_size=self.image_size, backbone=self.backbone, hph_dim=self.hph_dim,
                               hph_depth=self.hph_depth, hph_heads=self.hph_heads,
-                              hph_dim_head=self.hph_dim_head, hph_mlp_dim=self.hph_mlp_dim)
+                              hph_dim_head=self.hph_dim_head, hph_mlp_dim=self.hph_mlp_dim,
+                              box_head=self.box_head)
 
     def prompthmr(self) -> PromptHMRDims:
         return PromptHMRDims(backbone=self.backbone, dim=self.decoder_dim, decoder_depth=self.decoder_depth,
@@ -132,7 +134,7 @@ class FusedModel(nn.Module):
         model = cls(detector, decoder)
         saved = parts["multihmr"]["args"].get("fused_config")
         if saved:
-            model.config = FusedConfig(**saved)
+            model.config = FusedConfig(**{**saved, "box_head": detector.config.box_head})
         return model.train(False)
 
 
@@ -154,6 +156,8 @@ def _initialise(model: FusedModel) -> None:
             layer.weight.mul_(0.1)
             layer.bias.zero_()
         set_upright_initial_body_(head, INIT_LOG_DEPTH)
+        if head.decbox is not None:
+            initialise_box_head_(head.decbox)
         # Detector prior: few tokens are heads (focal-loss practice: bias = -log((1 - p) / p)).
         model.detector.mlp_classif[2].bias.fill_(-math.log(99.0))
         dec = model.decoder.smpl_decoder

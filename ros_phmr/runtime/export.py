@@ -46,11 +46,17 @@ class DetectorGraph(nn.Module):
         tokens = self.net.tokens(image)  # (1, N, D)
         found, score_map = self.net.detect(tokens, self.threshold, max_people=self.max_people)
         out = self.net.regress(tokens, K, found, score_map)
-        return (out.valid.float(), out.scores.float(), out.rotmat.float(), out.betas.float(),
-                out.expression.float(), out.head_position.float(), tokens)
+        outputs = (out.valid.float(), out.scores.float(), out.rotmat.float(), out.betas.float(),
+                   out.expression.float(), out.head_position.float(), tokens)
+        return outputs if out.box is None else outputs + (out.box.float(),)
 
 
 DETECTOR_OUTPUTS = ("valid", "scores", "rotmat", "betas", "expression", "head_position", "tokens")
+
+
+def detector_outputs(net: nn.Module) -> Tuple[str, ...]:
+    """Output names of ``DetectorGraph(net)``: a box head adds ``box`` (P, 4) input pixels."""
+    return DETECTOR_OUTPUTS + (("box",) if net.config.box_head else ())
 
 
 class EncoderGraph(nn.Module):
@@ -198,9 +204,9 @@ def export_pipeline_graphs(pipe, out: Path, image_size: Tuple[int, int] = (1920,
             size = pipe.detector.config.image_size
             image, K, _ = example_inputs(size, width, height)
             module = DetectorGraph(pipe.detector.net, pipe.config.detection_threshold, max_people).eval()
-            reference = dict(zip(DETECTOR_OUTPUTS, module(image, K)))  # also caches the position embedding
-            path = _export(module, (image, K), out / f"detector_{size}_p{max_people}.onnx", ("image", "K"),
-                           DETECTOR_OUTPUTS)
+            names = detector_outputs(pipe.detector.net)
+            reference = dict(zip(names, module(image, K)))  # also caches the position embedding
+            path = _export(module, (image, K), out / f"detector_{size}_p{max_people}.onnx", ("image", "K"), names)
             tokens = reference["tokens"]
             graphs["detector"] = _entry(path, reference, {"image": image, "K": K}, check)
         if pipe.decoder is not None:

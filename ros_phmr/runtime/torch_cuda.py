@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ros_phmr.geometry.letterbox import letterbox_torch
-from ros_phmr.geometry.projection import boxes_from_points, project_points
+from ros_phmr.geometry.projection import boxes_between_intrinsics, boxes_from_points, project_points
 from ros_phmr.model.multihmr.model import MultiHMROutput, place_bodies
 from ros_phmr.model.prompthmr.prompts import PersonPrompts
 from ros_phmr.runtime.graphs import GraphCache
@@ -181,7 +181,7 @@ class CudaStages:
         def run():
             if "detector" in self.engines:
                 tokens, out = self._engine_detector(pre["detector"], K[1][None])
-                head = self._slot_tensors(out, K[0])
+                head = self._slot_tensors(out, K[0], K[1])
             else:
                 with self.autocast():
                     tokens = detector.net.tokens(pre["detector"])  # (1, N, D)
@@ -201,16 +201,18 @@ class CudaStages:
         with self.autocast():
             found, score_map = net.detect(tokens, self.threshold, max_people=self.max_people)
             out = net.regress(tokens, K[1][None], found, score_map)
-        return self._slot_tensors(out, K[0])
+        return self._slot_tensors(out, K[0], K[1])
 
-    def _slot_tensors(self, out: MultiHMROutput, K: torch.Tensor) -> Dict[str, torch.Tensor]:
-        """Bodies of every detector slot and their boxes in the original image (K (3, 3)); with
+    def _slot_tensors(self, out: MultiHMROutput, K: torch.Tensor, K_det: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Bodies of every detector slot and their boxes in the original image (K (3, 3); K_det
+        of the detector's input): the box head's where there is one, else around the mesh. With
         the detector alone also everything a PersonEstimate needs."""
         detector = self.detector
         out = place_bodies(detector.body, out, detector.config.person_center_joint)
         vertices = out.vertices[0].float()  # (P, V, 3)
-        head = {"valid": out.valid[0], "score": out.scores[0],
-                "box": boxes_from_points(project_points(vertices, K))}  # (P, 4) pixels
+        box = (boxes_between_intrinsics(out.box[0].float(), K_det, K) if out.box is not None
+               else boxes_from_points(project_points(vertices, K)))  # (P, 4) pixels
+        head = {"valid": out.valid[0], "score": out.scores[0], "box": box}
         if self.decoder is None:
             head.update(person_tensors(
                 out.rotmat[0], out.joints[0], K, vertices if self.compute_vertices else None,
@@ -314,7 +316,7 @@ class CudaStages:
             valid=out["valid"] > 0.5, scores=out["scores"].float(), token_index=None, num_candidates=None,
             score_map=None, offset=None, loc=None, pose6d=None, cam=None, rotmat=out["rotmat"].float(),
             betas=out["betas"].float(), expression=out["expression"].float(), depth=None,
-            head_position=out["head_position"].float())
+            head_position=out["head_position"].float(), box=out["box"].float() if "box" in out else None)
 
     def finish(self) -> None:
         """Wait for everything launched (a no-op after ``read_people``): the pinned input

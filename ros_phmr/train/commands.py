@@ -11,6 +11,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="demo", help="new fused model size 'demo' or 'tiny', or a fused .safetensors to fine-tune")
     p.add_argument("--multihmr", help="fine-tune this Multi-HMR checkpoint (official or compact) instead")
     p.add_argument("--prompthmr", help="fine-tune this PromptHMR checkpoint (official or compact) instead")
+    p.add_argument("--box-head", action="store_true",
+                   help="give a fine-tuned detector without one a new box head (new fused models have one)")
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--time-budget", type=float, default=0.0, help="seconds; stop and finish the schedule by then")
     p.add_argument("--batch-size", type=int, default=32, help="images per step (per GPU with --gpus)")
@@ -90,6 +92,8 @@ def run_train_command(args: argparse.Namespace) -> int:
         model = TrainModel.from_checkpoints(args.multihmr, args.prompthmr)
     else:
         model = _fused_model(args.model, args.seed, "--model")
+    if args.box_head:
+        model.add_box_head_()
     config = TrainConfig(out_dir=args.out, steps=args.steps, time_budget_s=args.time_budget,
                          batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup,
                          precision=args.precision, device=args.device, seed=args.seed,

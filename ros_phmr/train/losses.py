@@ -26,7 +26,8 @@ CANONICAL_FOCAL = 1000.0  # PromptHMR's translation head works at a 1000 px foca
 MIN_INVERSE_DEPTH = 1e-3  # 1000 m at the canonical focal
 
 DETECTOR_WEIGHTS = {"aux_heat": 1.0, "aux_parts": 1.0, "aux_pose": 5.0, "aux_shape": 0.3, "det_focal": 1.0, "det_offset": 1.0, "det_rot": 1.0, "det_hands": 0.1, "det_betas": 0.3,
-                    "det_depth": 2.0, "det_j3d": 5.0, "det_verts": 2.0, "det_j2d": 10.0, "det_position": 1.0}
+                    "det_depth": 2.0, "det_j3d": 5.0, "det_verts": 2.0, "det_j2d": 10.0, "det_position": 1.0, "det_box": 1.0}
+MIN_BOX_SIDE = 8.0        # px: the box loss's normaliser for tiny (clipped) boxes
 DECODER_WEIGHTS = {"dec_rot": 1.0, "dec_betas": 0.3, "dec_j3d": 5.0, "dec_verts": 2.0, "dec_j2d": 10.0,
                    "dec_transl": 5.0, "dec_logdepth": 2.0}
 
@@ -166,7 +167,16 @@ def detector_losses(detector, tokens: torch.Tensor, K: torch.Tensor, batch, targ
             losses[name] = _masked_mean(value, mask)
         position = (out.joints[:, :, 0] - batch.joints[:, :, 0]).abs()
         losses["det_position"] = _masked_mean(flat(position), mask)
+        if out.box is not None:
+            losses["det_box"] = _masked_mean(flat(box_error(out.box.float(), batch.boxes)), mask)
     return losses
+
+
+def box_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 of each xyxy edge (..., 4) over the target box's width / height: the same miss costs
+    as much on a far, small person as on a near one."""
+    wh = (target[..., 2:] - target[..., :2]).clamp(min=MIN_BOX_SIDE)  # (..., 2)
+    return (pred - target).abs() / torch.cat([wh, wh], -1)
 
 
 def decoder_losses(decoder, embeddings: torch.Tensor, K: torch.Tensor, batch, selection: DecoderSelection,

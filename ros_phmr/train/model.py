@@ -2,6 +2,7 @@
 one backbone (our fused model) or each with its own (the official pair)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional, Union
 
@@ -44,6 +45,14 @@ class TrainModel(nn.Module):
         # Training-only heads: each token's person's root-relative joints and shape (losses.dense_body_loss).
         self.aux_pose = nn.Linear(width, 3 * BODY_JOINTS)
         self.aux_shape = nn.Linear(width, AUX_BETAS)
+
+    def add_box_head_(self) -> None:
+        """A new box head on a detector that has none (``MultiHMRNet.add_box_head_``)."""
+        if self.detector is None:
+            raise ValueError("a box head needs a detector to train")
+        self.detector.add_box_head_()
+        if getattr(self.fused, "config", None) is not None:
+            self.fused.config = replace(self.fused.config, box_head=True)
 
     @property
     def image_size(self) -> int:

@@ -21,6 +21,7 @@ MAX_DEPTH_M = 50.0
 PERSON_CENTER_JOINTS = {"pelvis": 0, "head": 15, "nose": 55}
 
 HPH_PREFIX = "x_attention_head."
+BOX_HEAD_KEY = HPH_PREFIX + "decbox.weight"  # absent from released files
 LAYER_PREFIX = HPH_PREFIX + "transformer.transformer.layers."
 
 
@@ -38,6 +39,7 @@ class MultiHMRConfig:
     camera_max_resolution: int = 64
     person_center: str = "head"
     log_depth: bool = True  # 'nearness' in the released args: depth regressed in log space
+    box_head: bool = False  # our compact models only: the HPH also regresses each person's box
 
     def __post_init__(self):
         if self.image_size <= 0 or self.image_size % PATCH_SIZE:
@@ -128,6 +130,7 @@ class MultiHMRConfig:
             camera_max_resolution=int(args.get("camera_embedding_max_resolution", 64)),
             person_center=str(args.get("person_center", "head")),
             log_depth=bool(args.get("nearness", True)),
+            box_head=BOX_HEAD_KEY in state_dict,
         )
         if config.context_dim != context_dim:
             raise ValueError(

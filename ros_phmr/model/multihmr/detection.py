@@ -11,7 +11,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ros_phmr.model.backbone import PATCH_SIZE
+
 SCORE_CLAMP = 1e-4
+MAX_BOX_LOG = 2.0  # box edges at most e^2 image sizes from their token: a finite box, always
 
 
 def score_mlp(dim: int, out_features: int) -> nn.Sequential:
@@ -60,3 +63,20 @@ def select_detections(peaks: torch.Tensor, threshold: float, max_people: int) ->
         valid=valid.gather(1, order),
         num_candidates=(peaks >= threshold).sum(dim=1),
     )
+
+
+def token_centres(token_index: torch.Tensor, grid: int) -> torch.Tensor:
+    """(B, P) row-major token index -> (B, P, 2) pixel (u, v) of the token's centre."""
+    xy = torch.stack([token_index % grid, token_index // grid], dim=-1)
+    return (xy.float() + 0.5) * PATCH_SIZE
+
+
+def decode_person_boxes(raw: torch.Tensor, token_index: torch.Tensor, grid: int) -> torch.Tensor:
+    """Box head output -> xyxy boxes in input pixels. raw (B, P, 4): log of the distances from the
+    person's token centre to the left, top, right and bottom edges, in units of the input size
+    (grid * PATCH_SIZE px), so one head serves any input size and every box has positive extent."""
+    size = grid * PATCH_SIZE
+    centre = token_centres(token_index, grid)  # (B, P, 2)
+    dist = raw.float().clamp(max=MAX_BOX_LOG).exp() * size  # (B, P, 4)
+    return torch.cat([centre - dist[..., :2], centre + dist[..., 2:]], dim=-1)
+

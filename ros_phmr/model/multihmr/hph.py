@@ -9,6 +9,7 @@ so shapes never depend on the data. Invalid slots are masked out of the self-att
 do not add value embeddings to the context, which leaves the valid people's results unchanged.
 """
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import nn
@@ -125,6 +126,7 @@ class HPHOutput:
     betas: torch.Tensor  # (B, P, num_betas)
     cam: torch.Tensor  # (B, P, 3); cam[..., 0] is the normalised log-depth
     expression: torch.Tensor  # (B, P, 10)
+    box: Optional[torch.Tensor] = None  # (B, P, 4) raw box output (detection.decode_person_boxes)
 
 
 class HumanPerceptionHead(nn.Module):
@@ -142,6 +144,9 @@ class HumanPerceptionHead(nn.Module):
         self.decshape = nn.Linear(config.hph_dim, config.num_betas)
         self.deccam = nn.Linear(config.hph_dim, 3)
         self.decexpression = nn.Linear(config.hph_dim, NUM_EXPRESSION)
+        # Not in the released model: a box per person, for models whose meshes are not yet
+        # accurate enough to box a person (our small synthetic-data models).
+        self.decbox = nn.Linear(config.hph_dim, 4) if config.box_head else None
         # Initial values; always taken from the checkpoint (never recomputed).
         self.register_buffer("init_body_pose", torch.zeros(1, config.pose_dim))
         self.register_buffer("init_betas", torch.zeros(1, config.num_betas))
@@ -176,4 +181,5 @@ class HumanPerceptionHead(nn.Module):
             betas=self.decshape(out) + self.init_betas,
             cam=self.deccam(out) + self.init_cam,
             expression=self.decexpression(out) + self.init_expression,
+            box=self.decbox(out) if self.decbox is not None else None,
         )

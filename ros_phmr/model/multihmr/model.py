@@ -6,7 +6,7 @@ head pixel locations and camera-frame head positions. ``MultiHMR`` adds a body m
 the meshes. Shapes depend only on (B, S, max_people), never on the image content: the forward
 pass has no host syncs and can be captured in a CUDA graph.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Optional, Tuple, Union
 
@@ -20,6 +20,7 @@ from ros_phmr.model.checkpoint import load_checkpoint_file, load_state_dict_stri
 from ros_phmr.model.multihmr.config import MAX_DEPTH_M, NUM_EXPRESSION, NUM_ROTATIONS, MultiHMRConfig
 from ros_phmr.model.multihmr.detection import (
     Detections,
+    decode_person_boxes,
     detection_scores,
     peak_scores,
     score_mlp,
@@ -28,6 +29,9 @@ from ros_phmr.model.multihmr.detection import (
 from ros_phmr.model.multihmr.hph import HumanPerceptionHead
 
 LOG_DEPTH_EPS = 1e-10
+# A standing person seen from the front, boxed from the token holding the head: a little
+# left and right, hardly up, a third of a typical training image down.
+INITIAL_BOX = (0.06, 0.03, 0.06, 0.33)
 DEFAULT_MAX_PEOPLE = 32
 
 
@@ -63,6 +67,7 @@ class MultiHMROutput:
     transl: Optional[torch.Tensor] = None  # (B, P, 3) standard SMPL-X transl (needs a body model)
     vertices: Optional[torch.Tensor] = None  # (B, P, V, 3) camera frame
     joints: Optional[torch.Tensor] = None  # (B, P, J, 3) camera frame (127 for SMPL-X)
+    box: Optional[torch.Tensor] = None  # (B, P, 4) xyxy input pixels, from a box head (else None)
 
     @property
     def global_orient(self) -> torch.Tensor:
@@ -114,6 +119,16 @@ class MultiHMRNet(nn.Module):
         load_state_dict_strict(net, state_dict, f"Multi-HMR checkpoint {what}")
         return net.eval()
 
+    def add_box_head_(self) -> "MultiHMRNet":
+        """Give a network without one a new box head (to fine-tune an older compact file)."""
+        if self.x_attention_head.decbox is not None:
+            return self
+        self.config = replace(self.config, box_head=True)
+        head = self.x_attention_head
+        head.decbox = nn.Linear(self.config.hph_dim, 4).to(head.deccam.weight.device)
+        initialise_box_head_(head.decbox)
+        return self
+
     def tokens(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, 3, S, S) ImageNet-normalised -> patch tokens (B, N, D)."""
         size = self.config.image_size
@@ -153,11 +168,13 @@ class MultiHMRNet(nn.Module):
         rotmat = rot6d_to_matrix(head.pose6d.view(batch, slots, NUM_ROTATIONS, 6), "columns")
 
         depth, head_position = self._place_head(head.cam[..., 0], loc, K)
+        box = None if head.box is None else decode_person_boxes(head.box, index, grid)
         return MultiHMROutput(
             valid=detections.valid, scores=detections.scores, token_index=index,
             num_candidates=detections.num_candidates, score_map=score_map.view(batch, grid, grid),
             offset=offset, loc=loc, pose6d=head.pose6d, cam=head.cam, rotmat=rotmat,
             betas=head.betas, expression=head.expression, depth=depth, head_position=head_position,
+            box=box,
         )
 
     def _place_head(self, log_depth: torch.Tensor, loc: torch.Tensor, K: torch.Tensor):
@@ -204,6 +221,14 @@ def place_bodies(body: nn.Module, out: MultiHMROutput, person_center_joint: int)
     out.joints = joints + transl[:, :, None]
     out.vertices = posed.vertices.view(batch, slots, -1, 3) + transl[:, :, None]
     return out
+
+
+def initialise_box_head_(decbox: nn.Linear, initial_box: Tuple[float, float, float, float] = INITIAL_BOX) -> None:
+    """A new box head starts small around ``initial_box``: distances (left, top, right, bottom)
+    from the head token to the box edges, as fractions of the input size."""
+    with torch.no_grad():
+        decbox.weight.mul_(0.1)
+        decbox.bias.copy_(torch.tensor(initial_box).log())
 
 
 class MultiHMR(nn.Module):
