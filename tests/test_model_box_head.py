@@ -124,3 +124,24 @@ def test_onnx_backend_reports_the_same_head_boxes(with_box, tmp_path):
     assert pipe.backend == "onnx"
     got = np.stack([p.box_xyxy for p in pipe.process(frame, K).people])
     np.testing.assert_allclose(got, want, atol=1e-2)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("compile", [False, True])
+def test_cuda_stage_graphs_report_the_head_boxes(with_box, compile):
+    """The captured (and compiled) detector stage maps the head's boxes on the GPU, as the eager
+    CPU pipeline does."""
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+    def pipe(device, **kw):
+        return Pipeline(PipelineConfig(prompthmr_checkpoint=str(with_box), multihmr_checkpoint=str(with_box),
+                                       device=device, max_people=3, detection_threshold=0.0, **kw))
+
+    frame = np.random.default_rng(6).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    K = default_intrinsics(W, H)
+    want = np.stack([p.box_xyxy for p in pipe("cpu").process(frame, K).people])
+    gpu = pipe("cuda", precision="fp32", compile=compile)
+    got = np.stack([p.box_xyxy for p in gpu.process(frame, K).people])
+    assert gpu._stages is not None and gpu._stages.graphs
+    np.testing.assert_allclose(got, want, atol=0.05)
