@@ -2,9 +2,9 @@
 
 Profiles:
 
-- ``prompthmr+multihmr``: Multi-HMR finds everyone; its meshes give each person a box; the
-  boxes, together with the prompts other nodes published (boxes, masks, text, interaction),
-  condition the PromptHMR decoder.
+- ``prompthmr+multihmr``: Multi-HMR finds everyone; its meshes (or its box head, in our
+  compact models that have one) give each person a box; the boxes, together with the prompts
+  other nodes published (boxes, masks, text, interaction), condition the PromptHMR decoder.
 - ``prompthmr``: PromptHMR on the published prompts only (no prompt, no person).
 - ``multihmr``: Multi-HMR alone (whole body: hands, jaw, expression).
 

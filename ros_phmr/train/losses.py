@@ -2,8 +2,8 @@
 
 Detector (Multi-HMR): CenterNet focal loss on the head-token score map, L1 on the sub-token
 offset, and for the regression head (queried at the ground-truth head tokens): rotations,
-shape, normalised log-depth, root-relative 3D joints and vertices, 2D reprojection and the
-absolute head position. Decoder (PromptHMR): rotations, shape, root-relative 3D joints and
+shape, normalised log-depth, root-relative 3D joints and vertices, 2D reprojection, the
+absolute head position and, for a detector with a box head, the box edges. Decoder (PromptHMR): rotations, shape, root-relative 3D joints and
 vertices, 2D reprojection, translation and log/inverse depth.
 
 All terms are means over people (or tokens), so their weights do not depend on the batch size.

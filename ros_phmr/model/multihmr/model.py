@@ -1,8 +1,9 @@
 """Multi-HMR: one DINOv2 pass, head-token detection, the HPH regressor and metric placement.
 
 ``MultiHMRNet`` holds exactly the released checkpoint's tensors (keys ``backbone.encoder.*``,
-``mlp_classif.*``, ``mlp_offset.*``, ``x_attention_head.*``) and returns SMPL-X parameters,
-head pixel locations and camera-frame head positions. ``MultiHMR`` adds a body model and places
+``mlp_classif.*``, ``mlp_offset.*``, ``x_attention_head.*``; our compact models may add a box
+head, ``x_attention_head.decbox.*``) and returns SMPL-X parameters, head pixel locations and
+camera-frame head positions. ``MultiHMR`` adds a body model and places
 the meshes. Shapes depend only on (B, S, max_people), never on the image content: the forward
 pass has no host syncs and can be captured in a CUDA graph.
 """
