@@ -38,9 +38,9 @@ import torch
 from ros_phmr.drops import Drop
 from ros_phmr.geometry.camera import validate_intrinsics
 from ros_phmr.geometry.letterbox import Letterbox, letterbox_numpy, letterbox_torch
-from ros_phmr.geometry.projection import box_iou, boxes_between_intrinsics, boxes_from_points, project_points
+from ros_phmr.geometry.projection import box_iou
 from ros_phmr.geometry.rotations import matrix_to_axis_angle
-from ros_phmr.model.multihmr.model import place_bodies
+from ros_phmr.model.multihmr.model import person_image_boxes, place_bodies
 from ros_phmr.people import PROMPT_BOX, PROMPT_INTERACTION, PROMPT_MASK, PROMPT_TEXT, PersonEstimate
 from ros_phmr.prompts import FramePrompts, check_box
 from ros_phmr.runtime import BACKENDS
@@ -472,11 +472,7 @@ class Pipeline:
         has one, else around each detected mesh. K_det: intrinsics of the detector's input."""
         valid = out.valid[0]
         K_frame = torch.as_tensor(K, dtype=torch.float32, device=out.scores.device)
-        if out.box is not None:
-            boxes = boxes_between_intrinsics(out.box[0][valid].float(), K_det, K_frame)
-        else:
-            verts = out.vertices[0][valid].float()  # (D, V, 3), camera frame
-            boxes = boxes_from_points(project_points(verts, K_frame))
+        boxes = person_image_boxes(out, K_frame, K_det, (0, valid))  # (D, 4)
         return boxes.cpu().numpy().astype(np.float32), out.scores[0][valid].float().cpu().numpy()
 
     def _fuse(self, found: tuple[np.ndarray, np.ndarray] | None, prompts: FramePrompts,

@@ -34,8 +34,7 @@ import numpy as np
 import torch
 
 from ros_phmr.geometry.letterbox import letterbox_torch
-from ros_phmr.geometry.projection import boxes_between_intrinsics, boxes_from_points, project_points
-from ros_phmr.model.multihmr.model import MultiHMROutput, place_bodies
+from ros_phmr.model.multihmr.model import MultiHMROutput, person_image_boxes, place_bodies
 from ros_phmr.model.prompthmr.prompts import PersonPrompts
 from ros_phmr.runtime.graphs import GraphCache
 from ros_phmr.runtime.people_pack import pack_people, person_tensors
@@ -210,9 +209,8 @@ class CudaStages:
         detector = self.detector
         out = place_bodies(detector.body, out, detector.config.person_center_joint)
         vertices = out.vertices[0].float()  # (P, V, 3)
-        box = (boxes_between_intrinsics(out.box[0].float(), K_det, K) if out.box is not None
-               else boxes_from_points(project_points(vertices, K)))  # (P, 4) pixels
-        head = {"valid": out.valid[0], "score": out.scores[0], "box": box}
+        head = {"valid": out.valid[0], "score": out.scores[0],
+                "box": person_image_boxes(out, K, K_det)}  # (P, 4) pixels
         if self.decoder is None:
             head.update(person_tensors(
                 out.rotmat[0], out.joints[0], K, vertices if self.compute_vertices else None,

@@ -14,6 +14,7 @@ from typing import Mapping, Optional, Tuple, Union
 import torch
 from torch import nn
 
+from ros_phmr.geometry.projection import boxes_between_intrinsics, boxes_from_points, project_points
 from ros_phmr.geometry.rotations import rot6d_to_matrix
 from ros_phmr.model.backbone import PATCH_SIZE, DinoV2
 from ros_phmr.model.camera_rays import CameraRayEncoder, invert_intrinsics
@@ -222,6 +223,15 @@ def place_bodies(body: nn.Module, out: MultiHMROutput, person_center_joint: int)
     out.joints = joints + transl[:, :, None]
     out.vertices = posed.vertices.view(batch, slots, -1, 3) + transl[:, :, None]
     return out
+
+
+def person_image_boxes(out: MultiHMROutput, K: torch.Tensor, K_input: torch.Tensor, index=0) -> torch.Tensor:
+    """xyxy boxes (..., 4) in the image of intrinsics K (3, 3) for the slots ``index`` picks from
+    (B, P) (0: image 0's slots; (0, mask): some of them): the box head's, mapped from the model
+    input (intrinsics K_input), else the box around each placed mesh (``place_bodies`` first)."""
+    if out.box is not None:
+        return boxes_between_intrinsics(out.box[index].float(), K_input, K)
+    return boxes_from_points(project_points(out.vertices[index].float(), K))
 
 
 def initialise_box_head_(decbox: nn.Linear, initial_box: Tuple[float, float, float, float] = INITIAL_BOX) -> None:
