@@ -8,7 +8,8 @@ The stored position embedding covers a 37x37 grid (518 px). For other input size
 exactly like DINOv2 does (bicubic, no antialias, scale factor ``(grid + 0.1) / 37``), but only
 once per input size: the result is cached and recomputed only when the weights change.
 """
-from dataclasses import dataclass
+import copy
+from dataclasses import dataclass, replace
 from typing import Dict, Mapping, Tuple, Union
 
 import torch
@@ -18,6 +19,7 @@ from torch.nn import functional as F
 from ros_phmr.model.checkpoint import fill_random_
 from ros_phmr.model.layers import PatchEmbed, ViTBlock
 from ros_phmr.model.layers.block import DINOV2_LAYER_NORM_EPS
+from ros_phmr.model.layers.layer_scale import LayerScale
 
 PATCH_SIZE = 14
 POS_EMBED_GRID = 37  # DINOv2 hub models are built for 518 px = 37 x 14
@@ -118,6 +120,34 @@ class DinoV2(nn.Module):
             for block in self.blocks:
                 for scale in (block.ls1, block.ls2):
                     scale.gamma.copy_(0.5 + 0.1 * torch.randn(scale.gamma.shape, generator=generator))
+        return self
+
+    def deepen_(self, depth: int) -> "DinoV2":
+        """Grow to ``depth`` blocks without changing what the backbone computes: each new block is
+        a copy of the block it follows, with both LayerScales at zero, so it adds nothing until
+        training moves its scales. New blocks are spread evenly between the old ones.
+
+        Why: a trained model gets more capacity and keeps what it learned (net2net-style growth).
+        """
+        old = len(self.blocks)
+        if depth < old:
+            raise ValueError(f"cannot deepen a {old}-block backbone to {depth} blocks")
+        added = depth - old
+        # Old block i is followed by the new blocks whose evenly spaced slot falls on it.
+        after = [int((k + 0.5) * old / added) for k in range(added)] if added else []
+        blocks = []
+        for i, block in enumerate(self.blocks):
+            blocks.append(block)
+            for _ in range(after.count(i)):
+                twin = copy.deepcopy(block)
+                for scale in (twin.ls1, twin.ls2):
+                    if not isinstance(scale, LayerScale):
+                        raise ValueError("cannot deepen a backbone whose LayerScale was folded into its weights")
+                    with torch.no_grad():
+                        scale.gamma.zero_()
+                blocks.append(twin)
+        self.blocks = nn.ModuleList(blocks)
+        self.dims = replace(self.dims, depth=depth)
         return self
 
     def merge_class_key_(self, enabled: bool = True) -> "DinoV2":

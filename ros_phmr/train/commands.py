@@ -13,6 +13,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompthmr", help="fine-tune this PromptHMR checkpoint (official or compact) instead")
     p.add_argument("--box-head", action="store_true",
                    help="give a fine-tuned detector without one a new box head (new fused models have one)")
+    p.add_argument("--backbone-depth", type=int, default=0, metavar="N",
+                   help="grow a fused model's backbone to N blocks first; the new blocks start as no-ops "
+                   "(copies of their neighbours with zero LayerScale), so the model keeps what it learned")
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--time-budget", type=float, default=0.0, help="seconds; stop and finish the schedule by then")
     p.add_argument("--batch-size", type=int, default=32, help="images per step (per GPU with --gpus)")
@@ -94,6 +97,8 @@ def run_train_command(args: argparse.Namespace) -> int:
         model = _fused_model(args.model, args.seed, "--model")
     if args.box_head:
         model.add_box_head_()
+    if args.backbone_depth:
+        model.deepen_backbone_(args.backbone_depth)
     config = TrainConfig(out_dir=args.out, steps=args.steps, time_budget_s=args.time_budget,
                          batch_size=args.batch_size, lr=args.lr, warmup_steps=args.warmup,
                          precision=args.precision, device=args.device, seed=args.seed,

@@ -54,6 +54,18 @@ class TrainModel(nn.Module):
         if getattr(self.fused, "config", None) is not None:
             self.fused.config = replace(self.fused.config, box_head=True)
 
+    def deepen_backbone_(self, depth: int) -> None:
+        """Grow a fused model's shared backbone to ``depth`` blocks, outputs unchanged
+        (``DinoV2.deepen_``); the detector's, decoder's and fused configs follow."""
+        if self.fused is None:
+            raise ValueError("only a fused model's backbone can be deepened (--model)")
+        self.fused.backbone.deepen_(depth)
+        dims = self.fused.backbone.dims
+        self.detector.config = replace(self.detector.config, backbone=dims)
+        self.decoder.dims = replace(self.decoder.dims, backbone=dims)
+        if getattr(self.fused, "config", None) is not None:
+            self.fused.config = replace(self.fused.config, depth=depth)
+
     @property
     def image_size(self) -> int:
         if self.detector is not None:
