@@ -26,7 +26,7 @@ CANONICAL_FOCAL = 1000.0  # PromptHMR's translation head works at a 1000 px foca
 MIN_INVERSE_DEPTH = 1e-3  # 1000 m at the canonical focal
 
 DETECTOR_WEIGHTS = {"aux_heat": 1.0, "aux_parts": 1.0, "aux_pose": 5.0, "aux_shape": 0.3, "det_focal": 1.0, "det_offset": 1.0, "det_rot": 1.0, "det_hands": 0.1, "det_betas": 0.3,
-                    "det_depth": 2.0, "det_j3d": 5.0, "det_verts": 2.0, "det_j2d": 10.0, "det_position": 1.0, "det_box": 1.0}
+                    "det_depth": 2.0, "det_j3d": 5.0, "det_verts": 2.0, "det_j2d": 10.0, "det_position": 1.0, "det_box": 1.0, "det_votes": 1.0}
 MIN_BOX_SIDE = 8.0        # px: the box loss's normaliser for tiny (clipped) boxes
 DECODER_WEIGHTS = {"dec_rot": 1.0, "dec_betas": 0.3, "dec_j3d": 5.0, "dec_verts": 2.0, "dec_j2d": 10.0,
                    "dec_transl": 5.0, "dec_logdepth": 2.0}
@@ -138,6 +138,8 @@ def detector_losses(detector, tokens: torch.Tensor, K: torch.Tensor, batch, targ
     """detector: MultiHMRNet; tokens (B, N, D) of its backbone; batch: SyntheticBatch at its input size."""
     logits = detector.mlp_classif(tokens)[..., 0]                               # (B, N)
     losses = {"det_focal": focal_loss(logits, targets.heat, targets.weight)}
+    votes = (detector.mlp_offset(tokens).float() - targets.vote_offset).abs().sum(-1)   # (B, N)
+    losses["det_votes"] = (votes * targets.vote_weight).sum() / (2 * targets.vote_weight.sum()).clamp(min=1.0)
     positive = targets.positive
     detections = Detections(token_index=targets.token, scores=positive.float(), valid=positive,
                             num_candidates=positive.sum(1))

@@ -54,6 +54,15 @@ class TrainModel(nn.Module):
         if getattr(self.fused, "config", None) is not None:
             self.fused.config = replace(self.fused.config, box_head=True)
 
+    def set_duplicate_radius_(self, radius: float) -> None:
+        """How the detector tells neighbouring people apart (``MultiHMRConfig.duplicate_radius``),
+        saved with the model; > 0 only for a detector trained with offset votes (det_votes)."""
+        if self.detector is None:
+            raise ValueError("a duplicate radius needs a detector")
+        self.detector.config = replace(self.detector.config, duplicate_radius=float(radius))
+        if getattr(self.fused, "config", None) is not None:
+            self.fused.config = replace(self.fused.config, duplicate_radius=float(radius))
+
     def deepen_backbone_(self, depth: int) -> None:
         """Grow a fused model's shared backbone to ``depth`` blocks, outputs unchanged
         (``DinoV2.deepen_``); the detector's, decoder's and fused configs follow."""

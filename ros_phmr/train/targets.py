@@ -4,6 +4,9 @@ Detector (Multi-HMR): a person is the token holding its head joint (SMPL-X joint
 offsets are the head pixel's position inside that token, in patch units, as the network decodes
 them (``loc = (token + 0.5 + offset) * 14``). Two people whose heads share a token keep only
 the nearer. People that are in the image but hardly visible are neither positives nor negatives.
+Offset votes: every token of the 3x3 window around a positive's head token also learns the offset
+to that head (the nearest one where windows overlap), so that at inference a person's
+neighbouring tokens can be told from another person's head (``peak_scores`` with heads).
 
 Decoder (PromptHMR): every visible person is prompted, with a box of a random kind (the full
 mesh box, the visible-pixel box or a loose box, each jittered), sometimes with its mask too, or
@@ -29,6 +32,8 @@ class DetectorTargets:
     token: torch.Tensor       # (B, P) long head token (0 for unused slots)
     positive: torch.Tensor    # (B, P) bool: slot is a detector positive
     offset: torch.Tensor      # (B, P, 2) target offset (x, y) in patch units
+    vote_offset: torch.Tensor  # (B, N, 2) every token's offset to the head it votes for, patch units
+    vote_weight: torch.Tensor  # (B, N) float: 1 where a token votes (within 1 token of a positive's head)
 
 
 def detector_targets(joints2d: torch.Tensor, valid: torch.Tensor, detectable: torch.Tensor,
@@ -52,7 +57,22 @@ def detector_targets(joints2d: torch.Tensor, valid: torch.Tensor, detectable: to
     # Ignore the neighbourhood of valid people that are not positives (hidden, head outside).
     ignore = valid & ~detectable
     weight = 1.0 - ((g > 0.3) & ignore[..., None]).any(1).float()
-    return DetectorTargets(heat=heat, weight=weight, token=token, positive=positive, offset=offset)
+    vote_offset, vote_weight = offset_votes(head, cell, positive, grid)
+    return DetectorTargets(heat=heat, weight=weight, token=token, positive=positive, offset=offset,
+                           vote_offset=vote_offset, vote_weight=vote_weight)
+
+
+def offset_votes(head: torch.Tensor, cell: torch.Tensor, positive: torch.Tensor, grid: int):
+    """head (B, P, 2) pixels, cell (B, P, 2) its token (col, row), positive (B, P) -> (offset
+    (B, N, 2) in patch units from each token's centre to the nearest positive head whose token is
+    at most one token away, weight (B, N): 1 where there is one)."""
+    cols = torch.arange(grid, device=head.device).float()
+    cells = torch.stack(torch.meshgrid(cols, cols, indexing="xy"), -1).reshape(-1, 2)   # (N, 2) (col, row)
+    near = ((cells[None, None] - cell[:, :, None]).abs().amax(-1) <= 1) & positive[..., None]   # (B, P, N)
+    gap = ((cells + 0.5)[None, None] * PATCH - head[:, :, None]).square().sum(-1)   # (B, P, N)
+    nearest = torch.where(near, gap, torch.full_like(gap, float("inf"))).argmin(1)   # (B, N)
+    voted = head.gather(1, nearest[..., None].expand(-1, -1, 2))                    # (B, N, 2)
+    return voted / PATCH - cells - 0.5, near.any(1).float()
 
 
 def token_heat(token: torch.Tensor, present: torch.Tensor, grid: int, sigma: float):

@@ -40,12 +40,17 @@ class MultiHMRConfig:
     person_center: str = "head"
     log_depth: bool = True  # 'nearness' in the released args: depth regressed in log space
     box_head: bool = False  # our compact models only: the HPH also regresses each person's box
+    # Our compact models only, trained with offset votes (det_votes): > 0 lets a token stay a peak
+    # beside a higher one unless both point at heads closer than this many patches (0: 3x3 NMS).
+    duplicate_radius: float = 0.0
 
     def __post_init__(self):
         if self.image_size <= 0 or self.image_size % PATCH_SIZE:
             raise ValueError(f"image_size {self.image_size} must be a positive multiple of {PATCH_SIZE}")
         if self.person_center not in PERSON_CENTER_JOINTS:
             raise ValueError(f"person_center {self.person_center!r} not in {sorted(PERSON_CENTER_JOINTS)}")
+        if not self.duplicate_radius >= 0.0:
+            raise ValueError(f"duplicate_radius must be >= 0 patches, got {self.duplicate_radius}")
         if self.num_betas not in (10, 11):
             raise ValueError(f"num_betas must be 10 or 11, got {self.num_betas}")
 
@@ -131,6 +136,7 @@ class MultiHMRConfig:
             person_center=str(args.get("person_center", "head")),
             log_depth=bool(args.get("nearness", True)),
             box_head=BOX_HEAD_KEY in state_dict,
+            duplicate_radius=float(args.get("duplicate_radius", 0.0)),
         )
         if config.context_dim != context_dim:
             raise ValueError(

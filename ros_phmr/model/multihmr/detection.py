@@ -6,6 +6,7 @@ slots (``max_people``) with a validity mask, then put back in token order, so th
 and their order equal the released code's whenever no more than ``max_people`` pass.
 """
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import nn
@@ -27,16 +28,36 @@ def detection_scores(logits: torch.Tensor) -> torch.Tensor:
     return logits[..., 0].sigmoid().clamp(SCORE_CLAMP, 1.0 - SCORE_CLAMP)
 
 
-def peak_scores(scores: torch.Tensor, rows: int, cols: int, kernel: int = 3) -> torch.Tensor:
-    """(B, N) scores -> (B, N) with every non-maximum of its kernel x kernel window set to 0.
+def peak_scores(scores: torch.Tensor, rows: int, cols: int, kernel: int = 3,
+                heads: Optional[torch.Tensor] = None, radius: float = 0.0) -> torch.Tensor:
+    """(B, N) scores -> (B, N) with every suppressed token set to 0.
 
-    Plateaus keep all their tokens, like the released max-pool 'NMS'. kernel 1 disables it.
+    Without ``heads``: every non-maximum of its kernel x kernel window is suppressed; plateaus
+    keep all their tokens, like the released max-pool 'NMS'. kernel 1 disables it.
+    With ``heads`` (B, N, 2), each token's decoded head pixel, and ``radius`` (pixels): a token is
+    suppressed only by a strictly higher token of its window whose head lies within ``radius`` of
+    its own. So two people whose heads fall in neighbouring tokens both stay, while a person's
+    neighbouring tokens, which point at the same head, do not (an infinite radius is the plain rule).
     """
     if kernel < 1:
         raise ValueError(f"NMS kernel must be >= 1, got {kernel}")
     score_map = scores.view(-1, 1, rows, cols)
-    pooled = F.max_pool2d(score_map, kernel, stride=1, padding=kernel // 2)[..., :rows, :cols]
-    return (score_map * (pooled == score_map).to(score_map.dtype)).view(scores.shape)
+    if heads is None or radius <= 0:
+        pooled = F.max_pool2d(score_map, kernel, stride=1, padding=kernel // 2)[..., :rows, :cols]
+        return (score_map * (pooled == score_map).to(score_map.dtype)).view(scores.shape)
+    pad = kernel // 2
+    own = heads.float().view(-1, rows, cols, 2).permute(0, 3, 1, 2)             # (B, 2, R, C)
+    padded_scores = F.pad(score_map, (pad, pad, pad, pad), value=-1.0)          # (B, 1, R+2p, C+2p)
+    padded_heads = F.pad(own, (pad, pad, pad, pad))
+    suppressed = torch.zeros_like(score_map, dtype=torch.bool)                  # (B, 1, R, C)
+    for dy in range(kernel):
+        for dx in range(kernel):
+            if dy == pad and dx == pad:
+                continue
+            higher = padded_scores[..., dy:dy + rows, dx:dx + cols] > score_map
+            gap = (padded_heads[..., dy:dy + rows, dx:dx + cols] - own).square().sum(1, keepdim=True)
+            suppressed = suppressed | (higher & (gap < radius * radius))
+    return (score_map * (~suppressed).to(score_map.dtype)).view(scores.shape)
 
 
 @dataclass

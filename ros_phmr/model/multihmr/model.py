@@ -27,6 +27,7 @@ from ros_phmr.model.multihmr.detection import (
     peak_scores,
     score_mlp,
     select_detections,
+    token_centres,
 )
 from ros_phmr.model.multihmr.hph import HumanPerceptionHead
 
@@ -143,8 +144,17 @@ class MultiHMRNet(nn.Module):
         """tokens (B, N, D) -> (person slots, score map (B, N) before NMS)."""
         grid = self.config.grid
         scores = detection_scores(self.mlp_classif(tokens))  # (B, N)
-        peaks = peak_scores(scores, grid, grid, nms_kernel)
+        heads = None
+        if self.config.duplicate_radius > 0:
+            heads = self.token_heads(tokens)  # (B, N, 2)
+        peaks = peak_scores(scores, grid, grid, nms_kernel, heads, self.config.duplicate_radius * PATCH_SIZE)
         return select_detections(peaks, threshold, max_people or self.max_people), scores
+
+    def token_heads(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, N, D) -> (B, N, 2) pixel (u, v) of the head each token points at: its centre
+        plus its offset, the decoding ``regress`` applies to the detected tokens."""
+        return token_centres(torch.arange(tokens.shape[1], device=tokens.device), self.config.grid) + \
+            self.mlp_offset(tokens).float() * PATCH_SIZE
 
     def regress(self, tokens: torch.Tensor, K: torch.Tensor, detections: Detections, score_map: torch.Tensor,
                 rays: Optional[torch.Tensor] = None) -> MultiHMROutput:

@@ -78,7 +78,7 @@ def random_multihmr_state_dict(config: MultiHMRConfig, seed: int) -> Dict[str, t
 
 def multihmr_args(config: MultiHMRConfig, arch_name: str) -> argparse.Namespace:
     """Training arguments as the released files store them (img_size as a list, return type)."""
-    return argparse.Namespace(
+    args = argparse.Namespace(
         backbone=arch_name,
         pretrained_backbone=False,
         img_size=[config.image_size, config.image_size],
@@ -93,6 +93,9 @@ def multihmr_args(config: MultiHMRConfig, arch_name: str) -> argparse.Namespace:
         num_betas=config.num_betas,
         train_return_type="smplx",
     )
+    if config.duplicate_radius:   # ours only: how the detector tells people apart (detection.peak_scores)
+        args.duplicate_radius = config.duplicate_radius
+    return args
 
 
 def write_random_multihmr_checkpoint(
