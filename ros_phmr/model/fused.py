@@ -48,7 +48,9 @@ class FusedConfig:
     head_depth: int = 2
     head_hidden: int = 128
     box_head: bool = True  # the detector regresses boxes (its meshes are too rough to box people)
-    duplicate_radius: float = 0.5  # patches; the detector's offset votes tell neighbouring people apart
+    # The detector's offset votes tell neighbouring people apart (MultiHMRConfig.duplicate_radius).
+    duplicate_radius: float = 0.5    # patches
+    duplicate_min_score: float = 0.6
 
     @property
     def backbone(self) -> ViTDims:
@@ -58,7 +60,8 @@ class FusedConfig:
         return MultiHMRConfig(image_size=self.image_size, backbone=self.backbone, hph_dim=self.hph_dim,
                               hph_depth=self.hph_depth, hph_heads=self.hph_heads,
                               hph_dim_head=self.hph_dim_head, hph_mlp_dim=self.hph_mlp_dim,
-                              box_head=self.box_head, duplicate_radius=self.duplicate_radius)
+                              box_head=self.box_head, duplicate_radius=self.duplicate_radius,
+                              duplicate_min_score=self.duplicate_min_score)
 
     def prompthmr(self) -> PromptHMRDims:
         return PromptHMRDims(backbone=self.backbone, dim=self.decoder_dim, decoder_depth=self.decoder_depth,
@@ -136,7 +139,8 @@ class FusedModel(nn.Module):
         saved = parts["multihmr"]["args"].get("fused_config")
         if saved:
             model.config = FusedConfig(**{**saved, "box_head": detector.config.box_head,
-                                          "duplicate_radius": detector.config.duplicate_radius})
+                                          "duplicate_radius": detector.config.duplicate_radius,
+                                          "duplicate_min_score": detector.config.duplicate_min_score})
         return model.train(False)
 
 

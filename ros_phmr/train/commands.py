@@ -20,6 +20,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="save the detector with this duplicate radius: two neighbouring peaks are two people "
                    "unless their offset votes point at heads closer than this (0: plain 3x3 NMS; new fused "
                    "models: 0.5; every run trains the votes, loss det_votes)")
+    p.add_argument("--duplicate-min-score", type=float, metavar="P",
+                   help="save the detector with this rule too: a peak beside a higher one must score at least P "
+                   "(new fused models: 0.6)")
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--time-budget", type=float, default=0.0, help="seconds; stop and finish the schedule by then")
     p.add_argument("--batch-size", type=int, default=32, help="images per step (per GPU with --gpus)")
@@ -101,8 +104,8 @@ def run_train_command(args: argparse.Namespace) -> int:
         model = _fused_model(args.model, args.seed, "--model")
     if args.box_head:
         model.add_box_head_()
-    if args.duplicate_radius is not None:
-        model.set_duplicate_radius_(args.duplicate_radius)
+    if args.duplicate_radius is not None or args.duplicate_min_score is not None:
+        model.set_duplicate_rule_(args.duplicate_radius, args.duplicate_min_score)
     if args.backbone_depth:
         model.deepen_backbone_(args.backbone_depth)
     config = TrainConfig(out_dir=args.out, steps=args.steps, time_budget_s=args.time_budget,

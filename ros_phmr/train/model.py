@@ -54,14 +54,17 @@ class TrainModel(nn.Module):
         if getattr(self.fused, "config", None) is not None:
             self.fused.config = replace(self.fused.config, box_head=True)
 
-    def set_duplicate_radius_(self, radius: float) -> None:
-        """How the detector tells neighbouring people apart (``MultiHMRConfig.duplicate_radius``),
-        saved with the model; > 0 only for a detector trained with offset votes (det_votes)."""
+    def set_duplicate_rule_(self, radius: Optional[float] = None, min_score: Optional[float] = None) -> None:
+        """How the detector tells neighbouring people apart (``MultiHMRConfig.duplicate_radius`` and
+        ``duplicate_min_score``; None keeps a value), saved with the model. A radius > 0 is for
+        detectors trained with offset votes (det_votes)."""
         if self.detector is None:
-            raise ValueError("a duplicate radius needs a detector")
-        self.detector.config = replace(self.detector.config, duplicate_radius=float(radius))
+            raise ValueError("a duplicate rule needs a detector")
+        rule = {k: float(v) for k, v in (("duplicate_radius", radius), ("duplicate_min_score", min_score))
+                if v is not None}
+        self.detector.config = replace(self.detector.config, **rule)
         if getattr(self.fused, "config", None) is not None:
-            self.fused.config = replace(self.fused.config, duplicate_radius=float(radius))
+            self.fused.config = replace(self.fused.config, **rule)
 
     def deepen_backbone_(self, depth: int) -> None:
         """Grow a fused model's shared backbone to ``depth`` blocks, outputs unchanged

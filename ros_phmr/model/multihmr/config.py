@@ -41,8 +41,10 @@ class MultiHMRConfig:
     log_depth: bool = True  # 'nearness' in the released args: depth regressed in log space
     box_head: bool = False  # our compact models only: the HPH also regresses each person's box
     # Our compact models only, trained with offset votes (det_votes): > 0 lets a token stay a peak
-    # beside a higher one unless both point at heads closer than this many patches (0: 3x3 NMS).
+    # beside a higher one if it scores at least duplicate_min_score and the two point at heads at
+    # least this many patches apart (0: the released 3x3 NMS). See detection.peak_scores.
     duplicate_radius: float = 0.0
+    duplicate_min_score: float = 0.0
 
     def __post_init__(self):
         if self.image_size <= 0 or self.image_size % PATCH_SIZE:
@@ -51,6 +53,8 @@ class MultiHMRConfig:
             raise ValueError(f"person_center {self.person_center!r} not in {sorted(PERSON_CENTER_JOINTS)}")
         if not self.duplicate_radius >= 0.0:
             raise ValueError(f"duplicate_radius must be >= 0 patches, got {self.duplicate_radius}")
+        if not 0.0 <= self.duplicate_min_score <= 1.0:
+            raise ValueError(f"duplicate_min_score must be in [0, 1], got {self.duplicate_min_score}")
         if self.num_betas not in (10, 11):
             raise ValueError(f"num_betas must be 10 or 11, got {self.num_betas}")
 
@@ -137,6 +141,7 @@ class MultiHMRConfig:
             log_depth=bool(args.get("nearness", True)),
             box_head=BOX_HEAD_KEY in state_dict,
             duplicate_radius=float(args.get("duplicate_radius", 0.0)),
+            duplicate_min_score=float(args.get("duplicate_min_score", 0.0)),
         )
         if config.context_dim != context_dim:
             raise ValueError(

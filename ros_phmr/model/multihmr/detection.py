@@ -29,15 +29,16 @@ def detection_scores(logits: torch.Tensor) -> torch.Tensor:
 
 
 def peak_scores(scores: torch.Tensor, rows: int, cols: int, kernel: int = 3,
-                heads: Optional[torch.Tensor] = None, radius: float = 0.0) -> torch.Tensor:
+                heads: Optional[torch.Tensor] = None, radius: float = 0.0, min_score: float = 0.0) -> torch.Tensor:
     """(B, N) scores -> (B, N) with every suppressed token set to 0.
 
     Without ``heads``: every non-maximum of its kernel x kernel window is suppressed; plateaus
     keep all their tokens, like the released max-pool 'NMS'. kernel 1 disables it.
-    With ``heads`` (B, N, 2), each token's decoded head pixel, and ``radius`` (pixels): a token is
-    suppressed only by a strictly higher token of its window whose head lies within ``radius`` of
-    its own. So two people whose heads fall in neighbouring tokens both stay, while a person's
-    neighbouring tokens, which point at the same head, do not (an infinite radius is the plain rule).
+    With ``heads`` (B, N, 2), each token's decoded head pixel, and ``radius`` (pixels): a token
+    beside a strictly higher one of its window stays only if it scores at least ``min_score`` and
+    every such higher token points at a head at least ``radius`` from its own. So two people whose
+    heads fall in neighbouring tokens both stay, while a person's neighbouring tokens, which point at
+    the same head or are unsure, do not (an infinite radius is the plain rule).
     """
     if kernel < 1:
         raise ValueError(f"NMS kernel must be >= 1, got {kernel}")
@@ -49,14 +50,15 @@ def peak_scores(scores: torch.Tensor, rows: int, cols: int, kernel: int = 3,
     own = heads.float().view(-1, rows, cols, 2).permute(0, 3, 1, 2)             # (B, 2, R, C)
     padded_scores = F.pad(score_map, (pad, pad, pad, pad), value=-1.0)          # (B, 1, R+2p, C+2p)
     padded_heads = F.pad(own, (pad, pad, pad, pad))
-    suppressed = torch.zeros_like(score_map, dtype=torch.bool)                  # (B, 1, R, C)
+    unsure = score_map < min_score                                              # (B, 1, R, C)
+    suppressed = torch.zeros_like(unsure)
     for dy in range(kernel):
         for dx in range(kernel):
             if dy == pad and dx == pad:
                 continue
             higher = padded_scores[..., dy:dy + rows, dx:dx + cols] > score_map
             gap = (padded_heads[..., dy:dy + rows, dx:dx + cols] - own).square().sum(1, keepdim=True)
-            suppressed = suppressed | (higher & (gap < radius * radius))
+            suppressed = suppressed | (higher & ((gap < radius * radius) | unsure))
     return (score_map * (~suppressed).to(score_map.dtype)).view(scores.shape)
 
 

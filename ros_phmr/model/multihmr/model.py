@@ -147,7 +147,8 @@ class MultiHMRNet(nn.Module):
         heads = None
         if self.config.duplicate_radius > 0:
             heads = self.token_heads(tokens)  # (B, N, 2)
-        peaks = peak_scores(scores, grid, grid, nms_kernel, heads, self.config.duplicate_radius * PATCH_SIZE)
+        peaks = peak_scores(scores, grid, grid, nms_kernel, heads, self.config.duplicate_radius * PATCH_SIZE,
+                            self.config.duplicate_min_score)
         return select_detections(peaks, threshold, max_people or self.max_people), scores
 
     def token_heads(self, tokens: torch.Tensor) -> torch.Tensor:

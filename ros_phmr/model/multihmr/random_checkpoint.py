@@ -95,6 +95,7 @@ def multihmr_args(config: MultiHMRConfig, arch_name: str) -> argparse.Namespace:
     )
     if config.duplicate_radius:   # ours only: how the detector tells people apart (detection.peak_scores)
         args.duplicate_radius = config.duplicate_radius
+        args.duplicate_min_score = config.duplicate_min_score
     return args
 
 
