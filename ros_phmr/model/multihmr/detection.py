@@ -4,6 +4,10 @@ The released code thresholds a 3x3 max-pooled score map with ``torch.where``, wh
 data-dependent number of people. Here the peaks are ranked with a top-k into a fixed number of
 slots (``max_people``) with a validity mask, then put back in token order, so the kept people
 and their order equal the released code's whenever no more than ``max_people`` pass.
+
+Our compact models can also keep two people whose heads fall in neighbouring tokens, which the
+3x3 max-pool cannot: each token votes for a head position (its offset), and a token beside a
+higher one stays when it points at another head (``peak_scores`` with heads; trained by det_votes).
 """
 from dataclasses import dataclass
 from typing import Optional
