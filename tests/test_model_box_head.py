@@ -12,6 +12,7 @@ from ros_phmr.model.multihmr.detection import decode_person_boxes
 from ros_phmr.model.multihmr.model import INITIAL_BOX
 from ros_phmr.pipeline import Pipeline, PipelineConfig
 from ros_phmr.train.losses import box_error
+from fit_loss_term import fit_loss_term
 
 W, H = 200, 150
 
@@ -88,22 +89,12 @@ def test_pipeline_reports_the_head_boxes_eager_and_staged(with_box):
 
 def test_a_head_added_to_an_older_file_trains_and_exports(without_box, tmp_path):
     from ros_phmr.train.model import TrainModel
-    from ros_phmr.train.trainer import TrainConfig, Trainer, training_losses
 
     model = TrainModel.from_fused(FusedModel.from_compact(without_box))
     model.add_box_head_()
     torch.testing.assert_close(model.detector.x_attention_head.decbox.bias.exp(), torch.tensor(INITIAL_BOX))
-    trainer = Trainer(TrainConfig(out_dir=str(tmp_path), steps=1, batch_size=2, max_people=2, subdivisions=1,
-                                  device="cpu", lr=2e-3, warmup_steps=1), model)
-    batch = trainer.maker.make(2, torch.Generator().manual_seed(1))
-    first = None
-    for _ in range(8):
-        losses = training_losses(trainer.model, batch, torch.Generator().manual_seed(2), trainer.body, trainer._amp)
-        trainer.optimizer.zero_grad()
-        losses["det_box"].backward()
-        trainer.optimizer.step()
-        first = float(losses["det_box"]) if first is None else first
-    assert float(losses["det_box"]) < 0.8 * first
+    first, last = fit_loss_term(model, "det_box", tmp_path, steps=8, lr=2e-3)
+    assert last < 0.8 * first
     exported = FusedModel.from_compact(model.export(tmp_path / "boxed.safetensors"))
     assert exported.config.box_head and exported.detector.x_attention_head.decbox is not None
 
