@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ros_phmr.model.multihmr.detection import token_centres
 from ros_phmr.model.prompthmr.prompts import PersonPrompts
 from ros_phmr.synthetic.dataset import BODY_JOINTS, HEAD_JOINT
 
@@ -66,10 +67,10 @@ def offset_votes(head: torch.Tensor, cell: torch.Tensor, positive: torch.Tensor,
     """head (B, P, 2) pixels, cell (B, P, 2) its token (col, row), positive (B, P) -> (offset
     (B, N, 2) in patch units from each token's centre to the nearest positive head whose token is
     at most one token away, weight (B, N): 1 where there is one)."""
-    cols = torch.arange(grid, device=head.device).float()
-    cells = torch.stack(torch.meshgrid(cols, cols, indexing="xy"), -1).reshape(-1, 2)   # (N, 2) (col, row)
+    centres = token_centres(torch.arange(grid * grid, device=head.device), grid)    # (N, 2) pixels
+    cells = centres / PATCH - 0.5                                                   # (N, 2) (col, row)
     near = ((cells[None, None] - cell[:, :, None]).abs().amax(-1) <= 1) & positive[..., None]   # (B, P, N)
-    gap = ((cells + 0.5)[None, None] * PATCH - head[:, :, None]).square().sum(-1)   # (B, P, N)
+    gap = (centres[None, None] - head[:, :, None]).square().sum(-1)                 # (B, P, N)
     nearest = torch.where(near, gap, torch.full_like(gap, float("inf"))).argmin(1)   # (B, N)
     voted = head.gather(1, nearest[..., None].expand(-1, -1, 2))                    # (B, N, 2)
     return voted / PATCH - cells - 0.5, near.any(1).float()
