@@ -22,7 +22,7 @@ from ros_phmr.geometry.letterbox import letterbox_torch
 from ros_phmr.geometry.rotations import axis_angle_to_matrix
 from ros_phmr.train.losses import weighted_total
 from ros_phmr.train.model import TrainModel, freeze_unused, parameter_groups
-from ros_phmr.train.trainer import learning_rate, resolve_device, TrainConfig, training_losses
+from ros_phmr.train.trainer import learning_rate, resolve_device, TrainConfig, training_kernels, training_losses
 
 
 @dataclass
@@ -160,10 +160,11 @@ def distill(student: TrainModel, teacher, frames: Sequence, config: TrainConfig,
                 group["lr"] = learning_rate(config, step, elapsed)
             pick = torch.randint(0, len(labels), (config.batch_size,), generator=generator).tolist()
             batch = pseudo_batch([labels[i] for i in pick], config.max_people, body.v_template.shape[0], device)
-            losses = training_losses(student, batch, generator, body, amp, mask_rate=0.0)
-            total = weighted_total(losses)
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
+            with training_kernels():
+                losses = training_losses(student, batch, generator, body, amp, mask_rate=0.0)
+                total = weighted_total(losses)
+                optimizer.zero_grad(set_to_none=True)
+                total.backward()
             torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
             optimizer.step()
             row = {"step": step + 1, "total": float(total.detach()),
