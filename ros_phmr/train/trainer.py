@@ -116,9 +116,9 @@ def training_losses(model: TrainModel, batch, generator: torch.Generator, body, 
 
 
 # Attention kernels for training. cuDNN's attention builds an execution plan for every new input
-# shape, and the decoder's and the HPH's attention see a new number of people in every batch: on an
-# H200 (fused demo model, batch 192) the plans took about a third of each step (330 -> 240 ms without
-# them). The flash and memory-efficient kernels need no plan; the math one is the CPU's fallback.
+# shape, and the decoder's and the HPH's attention see a new number of people in every batch. Fused
+# demo model, batch 192: 330 -> 240 ms a step without them on a one-GPU H200 host, 250 -> 228 ms in
+# 4-GPU runs. The flash and memory-efficient kernels need no plan; the math one is the CPU's fallback.
 TRAINING_ATTENTION = (SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH)
 
 
