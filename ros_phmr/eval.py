@@ -14,7 +14,7 @@ people. Reported:
   level an estimate reaches without reading any pose from the image;
 * where the errors come from: every missed person's best IoU with any output box and every false
   positive's best IoU with any person (a miss at IoU 0.3-0.5 is a person found with an
-  inaccurate box, not a person overlooked), and recall by visible fraction;
+  inaccurate box, not a person overlooked), and recall and PA-MPJPE by visible fraction;
 * the box-prompt check: in images of two people, one person's ground-truth box is given as a
   prompt; the estimate returned for that prompt must be closer (mean 2D joint distance) to the
   prompted person than to the other.
@@ -37,7 +37,7 @@ IOU_THRESHOLD = 0.5
 EVAL_WIDTH, EVAL_HEIGHT = 640, 480
 DEFAULT_SEED = 20261121
 IOU_BINS = (0.1, 0.3, 0.5)          # edges of the best-IoU breakdown of misses and false positives
-VISIBILITY_BINS = (0.5, 0.8)         # edges of the recall-by-visible-fraction breakdown (detectable: >= 0.2)
+VISIBILITY_BINS = (0.5, 0.8)         # edges of the by-visible-fraction breakdowns (detectable: >= 0.2)
 TARGETS = {"recall": 0.95, "precision": 0.95, "mpjpe_mm": 80.0, "pa_mpjpe_mm": 50.0, "box_prompt_accuracy": 0.95}
 
 
@@ -124,7 +124,7 @@ def evaluate(pipeline, count: int = 500, seed: int = DEFAULT_SEED, prompt_count:
     tp = fp = fn = 0
     mpjpe, pa, root, pa_mean_pose = [], [], [], []
     mean_pose_joints = _mean_pose_joints()
-    miss_iou, false_iou, visible, found = [], [], [], []
+    miss_iou, false_iou, visible, found, matched_visible = [], [], [], [], []
     start = time.perf_counter()
     for i, item in enumerate(eval_images(count, seed, device)):
         res = pipeline.process(item.image, item.K)
@@ -157,6 +157,7 @@ def evaluate(pipeline, count: int = 500, seed: int = DEFAULT_SEED, prompt_count:
             pa.append(p)
             pa_mean_pose.append(joint_errors(mean_pose_joints, gt["joints"][det_idx[j]])[1])
             root.append(float(np.linalg.norm(person.joints_3d[0] - gt["joints"][det_idx[j]][0]) * 1000))
+            matched_visible.append(float(gt["visible_fraction"][det_idx[j]]))
         if progress and (i + 1) % 50 == 0:
             print(f"  {i + 1}/{count} images", flush=True)
     detection_time = time.perf_counter() - start
@@ -187,7 +188,8 @@ def evaluate(pipeline, count: int = 500, seed: int = DEFAULT_SEED, prompt_count:
         "box_prompt_images": tried, "box_prompt_accuracy": hits / max(tried, 1),
         "misses_by_best_iou": iou_histogram(miss_iou),
         "false_positives_by_best_iou": iou_histogram(false_iou),
-        "recall_by_visible_fraction": recall_by_visibility(visible, found),
+        "recall_by_visible_fraction": mean_by_visibility(visible, found),
+        "pa_mpjpe_mm_by_visible_fraction": mean_by_visibility(matched_visible, pa),
         "seconds_per_image": detection_time / count,
     }
     metrics["targets"] = TARGETS
@@ -220,11 +222,12 @@ def iou_histogram(best_iou) -> dict:
     return dict(zip(_bin_labels(IOU_BINS, "0", "1"), counts.tolist()))
 
 
-def recall_by_visibility(visible, found) -> dict:
-    """Recall per bin of ``VISIBILITY_BINS`` (None where a bin is empty)."""
+def mean_by_visibility(visible, values) -> dict:
+    """Mean of ``values`` per bin of ``VISIBILITY_BINS`` (None where a bin is empty): recall from
+    found flags, a pose error from matched people's errors."""
     index = np.searchsorted(VISIBILITY_BINS, np.asarray(visible, float), side="right")
-    found = np.asarray(found, bool)
-    return {label: (float(found[index == b].mean()) if (index == b).any() else None)
+    values = np.asarray(values, float)
+    return {label: (float(values[index == b].mean()) if (index == b).any() else None)
             for b, label in enumerate(_bin_labels(VISIBILITY_BINS, "0.2", "1"))}
 
 
@@ -269,6 +272,8 @@ def format_metrics(m: dict) -> str:
         "misses by best IoU with any output box: " + _counts(m["misses_by_best_iou"]),
         "false positives by best IoU with any person: " + _counts(m["false_positives_by_best_iou"]),
         "recall by visible fraction: " + ", ".join(f"{k} {f(v, '.2f')}" for k, v in m["recall_by_visible_fraction"].items()),
+        "PA-MPJPE (mm) by visible fraction: "
+        + ", ".join(f"{k} {f(v, '.1f')}" for k, v in m["pa_mpjpe_mm_by_visible_fraction"].items()),
         f"box prompt: {f(m['box_prompt_accuracy'], '.3f')} of {m['box_prompt_images']} two-person images",
         f"targets met: {m['targets_met']}",
     ])

@@ -4,8 +4,8 @@ import json
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from ros_phmr.eval import (eval_images, iou_histogram, joint_errors, match_people, procrustes_aligned,
-                           recall_by_visibility)
+from ros_phmr.eval import (eval_images, iou_histogram, joint_errors, match_people, mean_by_visibility,
+                           procrustes_aligned)
 from ros_phmr.geometry.projection import box_iou
 from ros_phmr.model.fused import FusedConfig, FusedModel
 
@@ -57,6 +57,8 @@ def test_eval_command_writes_json(tmp_path, capsys):
     assert sum(metrics["misses_by_best_iou"].values()) == metrics["false_negatives"]
     assert (metrics["pa_mpjpe_mean_pose_mm"] is None) == (metrics["pa_mpjpe_mm"] is None)
     assert sum(metrics["false_positives_by_best_iou"].values()) == metrics["false_positives"]
+    by_visibility = metrics["pa_mpjpe_mm_by_visible_fraction"].values()
+    assert (metrics["pa_mpjpe_mm"] is None) == all(v is None for v in by_visibility)
     printed = capsys.readouterr().out
     assert "recall" in printed and "misses by best IoU" in printed
 
@@ -65,9 +67,11 @@ def test_error_breakdowns_bin_at_their_edges():
     assert iou_histogram([0.0, 0.05, 0.1, 0.29, 0.3, 0.45, 0.5, 0.9]) == {
         "0-0.1": 2, "0.1-0.3": 2, "0.3-0.5": 2, "0.5-1": 2}
     assert iou_histogram([]) == {"0-0.1": 0, "0.1-0.3": 0, "0.3-0.5": 0, "0.5-1": 0}
-    recall = recall_by_visibility([0.3, 0.4, 0.6, 0.95, 1.2], [True, False, True, False, True])
+    recall = mean_by_visibility([0.3, 0.4, 0.6, 0.95, 1.2], [True, False, True, False, True])
     assert recall == {"0.2-0.5": 0.5, "0.5-0.8": 1.0, "0.8-1": 0.5}
-    assert recall_by_visibility([0.9], [True])["0.2-0.5"] is None
+    assert mean_by_visibility([0.9], [True])["0.2-0.5"] is None
+    errors = mean_by_visibility([0.2, 0.49, 0.5, 0.8], [40.0, 60.0, 70.0, 30.0])
+    assert errors == {"0.2-0.5": 50.0, "0.5-0.8": 70.0, "0.8-1": 30.0}
 
 
 def test_mean_pose_baseline_is_zero_for_a_relaxed_person_and_not_for_a_random_one():
