@@ -51,8 +51,7 @@ class TrainModel(nn.Module):
         if self.detector is None:
             raise ValueError("a box head needs a detector to train")
         self.detector.add_box_head_()
-        if getattr(self.fused, "config", None) is not None:
-            self.fused.config = replace(self.fused.config, box_head=True)
+        self._update_fused_config(box_head=True)
 
     def set_duplicate_rule_(self, radius: Optional[float] = None, min_score: Optional[float] = None) -> None:
         """How the detector tells neighbouring people apart (``MultiHMRConfig.duplicate_radius`` and
@@ -63,8 +62,7 @@ class TrainModel(nn.Module):
         rule = {k: float(v) for k, v in (("duplicate_radius", radius), ("duplicate_min_score", min_score))
                 if v is not None}
         self.detector.config = replace(self.detector.config, **rule)
-        if getattr(self.fused, "config", None) is not None:
-            self.fused.config = replace(self.fused.config, **rule)
+        self._update_fused_config(**rule)
 
     def deepen_backbone_(self, depth: int) -> None:
         """Grow a fused model's shared backbone to ``depth`` blocks, outputs unchanged
@@ -75,8 +73,13 @@ class TrainModel(nn.Module):
         dims = self.fused.backbone.dims
         self.detector.config = replace(self.detector.config, backbone=dims)
         self.decoder.dims = replace(self.decoder.dims, backbone=dims)
+        self._update_fused_config(depth=depth)
+
+    def _update_fused_config(self, **changes) -> None:
+        """Keep a fused model's saved config in step with a change made to its parts (an unfused
+        model, or a fused one read from a file that saved no config, has none to keep)."""
         if getattr(self.fused, "config", None) is not None:
-            self.fused.config = replace(self.fused.config, depth=depth)
+            self.fused.config = replace(self.fused.config, **changes)
 
     @property
     def image_size(self) -> int:
