@@ -41,6 +41,15 @@ def test_same_seed_same_batch(body):
     assert torch.equal(a.transl, b.transl) and torch.equal(a.masks, b.masks)
 
 
+def test_pose_places_the_people_that_make_renders(body):
+    maker = SyntheticBatchMaker(body, 64, 64, max_people=3, subdivisions=1)
+    posed = maker.pose(2, torch.Generator().manual_seed(9))
+    made = maker.make(2, torch.Generator().manual_seed(9))
+    assert torch.equal(posed.joints.view(2, 3, -1, 3), made.joints)
+    assert torch.equal(posed.vertices.view(2, 3, -1, 3), made.vertices)
+    assert torch.equal(posed.layout.K, made.K) and torch.equal(posed.layout.valid, made.valid)
+
+
 def test_joints_project_inside_boxes(batch):
     keep = batch.detectable
     assert keep.any()

@@ -7,7 +7,8 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from ros_phmr.eval import joint_errors
-from ros_phmr.train.probe import ROI_COLS, ROI_ROWS, ProbeSet, joints_in_box, lifted_2d_pose_pa_mpjpe, probe_scores, probe_targets, roi_features
+from ros_phmr.train.probe import (ROI_COLS, ROI_ROWS, ProbeSet, joints_in_box, lifted_2d_pose_pa_mpjpe, posed_people,
+                                  probe_scores, probe_targets, roi_features)
 
 
 def test_roi_features_sample_the_box_on_a_grid():
@@ -93,6 +94,27 @@ def test_the_lifting_reference_learns_what_a_ridge_cannot():
     assert lifted < 0.5 * linear
 
 
+def test_posed_people_hold_exact_2d_joints_that_a_lifter_reads():
+    from ros_phmr.body import BodyModel
+    from ros_phmr.demo import synthetic_model_path
+    from ros_phmr.synthetic.dataset import SyntheticBatchMaker
+
+    maker = SyntheticBatchMaker(BodyModel.from_file(synthetic_model_path()), 112, 112, max_people=1, letterbox=True)
+    train = posed_people(maker, 3000, torch.Generator().manual_seed(0), chunk=1500)
+    test = posed_people(maker, 200, torch.Generator().manual_seed(1))
+    assert train.joints2d.shape == (3000, 44) and train.pose.shape == (3000, 66)
+    # Joints lie inside the body, so inside the box of the projected mesh: box fractions in [0, 1].
+    assert train.joints2d.min() >= 0 and train.joints2d.max() <= 1
+    # The same person as the generator renders (seed 2: a person well inside the image, so the
+    # rendered label's box is not clipped).
+    made = maker.make(1, torch.Generator().manual_seed(2))
+    np.testing.assert_allclose(posed_people(maker, 1, torch.Generator().manual_seed(2)).joints2d[0],
+                               joints_in_box(made.joints2d[:, 0], made.boxes[:, 0])[0].numpy(), atol=1e-4)
+    # Exact 2D joints lifted by a small MLP beat the mean body pose by far (pose is in them).
+    lifted = lifted_2d_pose_pa_mpjpe(train, test, steps=2000, hidden=256, layers=3, decay=True)
+    assert lifted < 0.7 * probe_scores(train, test)["mean_pose_pa_mpjpe_mm"]
+
+
 def test_probe_command_on_a_tiny_model(tmp_path, capsys):
     from ros_phmr.cli import main
 
@@ -105,6 +127,12 @@ def test_probe_command_on_a_tiny_model(tmp_path, capsys):
     assert scores["true_2d_joints_lifted_pose_pa_mpjpe_mm"] > 0
     printed = capsys.readouterr().out
     assert "true 2D joints read the same way" in printed and "lifted by an MLP" in printed
+    # The lifting reference from posed, unrendered people.
+    assert main(["probe", "--checkpoint", "tiny", "--train-people", "8", "--test-people", "4", "--device", "cpu",
+                 "--lifting-steps", "5", "--lifting-people", "64", "--json", str(out)]) == 0
+    scores = json.loads(out.read_text())
+    assert scores["lifting_people"] == 64 and scores["true_2d_joints_lifted_pose_pa_mpjpe_mm"] > 0
+    assert "(64 training people)" in capsys.readouterr().out
 
 
 def test_probe_refuses_a_bad_depth_range():

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..geometry.rotations import matrix_to_axis_angle
 from .backdrops import random_backdrops
-from .crowd import sample_layout
+from .crowd import Layout, sample_layout
 from .poses import random_body_pose
 from .splat_raster import render_fragments
 
@@ -60,6 +60,19 @@ class SyntheticBatch:
         out["global_orient_aa"] = matrix_to_axis_angle(self.global_orient[b][keep]).cpu().numpy()
         out["body_pose_aa"] = matrix_to_axis_angle(self.body_pose[b][keep]).cpu().numpy()
         return out
+
+
+@dataclass
+class PosedPeople:
+    """``SyntheticBatchMaker.pose``: n = B * P person slots, camera optical frame, metres."""
+
+    layout: Layout               # the images' cameras, content areas and used slots
+    betas: torch.Tensor          # (n, 10)
+    global_orient: torch.Tensor  # (n, 3, 3)
+    body_pose: torch.Tensor      # (n, 21, 3, 3)
+    transl: torch.Tensor         # (n, 3)
+    vertices: torch.Tensor       # (n, V, 3)
+    joints: torch.Tensor         # (n, 127, 3)
 
 
 def _project(points: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
@@ -120,7 +133,9 @@ class SyntheticBatchMaker:
         return self.body.faces.device
 
     @torch.no_grad()
-    def make(self, batch: int, generator: torch.Generator) -> SyntheticBatch:
+    def pose(self, batch: int, generator: torch.Generator) -> PosedPeople:
+        """The people of ``batch`` images placed and posed, not rendered: the first half of ``make``
+        (same draws), for uses that need only geometry (``ros-phmr probe``'s lifting reference)."""
         B, P, H, W = int(batch), self.max_people, self.height, self.width
         dev = self.device
         lay = sample_layout(B, P, H, W, generator, dev, self.letterbox, self.min_people, self.depth_range)
@@ -134,8 +149,17 @@ class SyntheticBatchMaker:
         transl = lay.pelvis.reshape(n, 3) - pelvis
         # Unused slots go behind the camera (never rendered).
         transl = torch.where(lay.valid.reshape(n, 1), transl, transl.new_tensor([0.0, 0.0, -100.0]))
-        verts = posed.vertices + transl[:, None]                                # (n, V, 3)
-        joints = posed.joints + transl[:, None]                                 # (n, 127, 3)
+        return PosedPeople(layout=lay, betas=betas, global_orient=go, body_pose=body_pose, transl=transl,
+                           vertices=posed.vertices + transl[:, None], joints=posed.joints + transl[:, None])
+
+    @torch.no_grad()
+    def make(self, batch: int, generator: torch.Generator) -> SyntheticBatch:
+        B, P, H, W = int(batch), self.max_people, self.height, self.width
+        dev, n = self.device, B * P
+        people = self.pose(B, generator)
+        lay, betas, go, body_pose, transl = (people.layout, people.betas, people.global_orient, people.body_pose,
+                                             people.transl)
+        verts, joints = people.vertices, people.joints                         # (n, V, 3), (n, 127, 3)
 
         image_index = torch.arange(B, device=dev).repeat_interleave(P)
         slot = torch.arange(P, device=dev).repeat(B)
