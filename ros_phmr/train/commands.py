@@ -163,7 +163,7 @@ def add_probe_arguments(p: argparse.ArgumentParser) -> None:
                    help="training steps of the MLP that lifts the true 2D joints (a reference; 0 skips it)")
     p.add_argument("--lifting-people", type=int, default=0,
                    help="train a larger lifting MLP on this many posed, unrendered people instead of the probe's "
-                        "own (0: the probe's); 200000 with --lifting-steps 20000 takes about 25 minutes on 2 CPU cores")
+                        "own (0: the probe's); 200000 with --lifting-steps 20000 takes about 30 minutes on 2 CPU cores")
     p.add_argument("--json", help="write the scores here")
 
 
