@@ -7,7 +7,8 @@ positive control, to its heading. References bracket the score: the training set
 body-frame pose, turned to each person's true orientation (PA-MPJPE ignores the turn: all the
 orientation and none of the articulation); the same ridge fed the ground-truth 2D joints inside
 the box (a backbone that knew exactly where every joint is, read linearly); and optionally a
-small MLP lifting those joints (what a perfect 2D keypoint front end could reach). Why: a model whose pose
+small MLP lifting those joints, or a larger one trained on many posed but unrendered people
+(what a perfect 2D keypoint front end could reach). Why: a model whose pose
 PA-MPJPE sits at the mean pose's can fail in its heads or in its backbone; this tells which, and
 is cheap (one synthetic person per image, no training of the model). Camera axes, not the body
 frame: removing the orientation is far from linear in what an image shows (even exact 3D joints
