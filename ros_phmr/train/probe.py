@@ -120,17 +120,23 @@ def posed_people(maker, people: int, generator: torch.Generator, chunk: int = 40
     """``people`` of the synthetic world (``maker``: one person per image) placed, posed and
     projected but not rendered: data for the lifting reference at a scale no rendered probe set
     reaches. Boxes are those of the projected meshes; ``features`` are the 2D joints in them."""
+    def chunk_rows(n: int):
+        posed = maker.pose(n, generator)
+        uv = project_points(torch.cat([posed.joints[:, :BODY_JOINTS], posed.vertices], 1), posed.layout.K)  # (n, 22+V, 2)
+        boxes = torch.cat([uv[:, BODY_JOINTS:].amin(1), uv[:, BODY_JOINTS:].amax(1)], -1)                  # (n, 4)
+        joints2d = joints_in_box(uv[:, :BODY_JOINTS], boxes)
+        return (joints2d, *probe_targets(posed.global_orient, posed.joints), joints2d)
+
+    return _probe_set(people, chunk, chunk_rows)
+
+
+def _probe_set(people: int, chunk: int, chunk_rows) -> ProbeSet:
+    """``people`` rows made ``chunk`` at a time by ``chunk_rows(n)`` -> the ProbeSet's five (n, ...) tensors."""
     rows = []
     made = 0
     while made < people:
         n = min(chunk, people - made)
-        posed = maker.pose(n, generator)
-        K = posed.layout.K
-        uv = project_points(torch.cat([posed.joints[:, :BODY_JOINTS], posed.vertices], 1), K)   # (n, 22+V, 2)
-        boxes = torch.cat([uv[:, BODY_JOINTS:].amin(1), uv[:, BODY_JOINTS:].amax(1)], -1)               # (n, 4)
-        pose, body_pose, heading = probe_targets(posed.global_orient, posed.joints)
-        joints2d = joints_in_box(uv[:, :BODY_JOINTS], boxes)
-        rows.append([t.double().cpu().numpy() for t in (joints2d, pose, body_pose, heading, joints2d)])
+        rows.append([t.double().cpu().numpy() for t in chunk_rows(n)])
         made += n
     return ProbeSet(*(np.concatenate(column) for column in zip(*rows)))
 
@@ -171,18 +177,14 @@ def probe_scores(train: ProbeSet, test: ProbeSet) -> dict:
 def _dataset(model, maker, people: int, generator: torch.Generator, batch: int) -> ProbeSet:
     from ros_phmr.train.trainer import normalise_images
 
-    rows = []
-    made = 0
-    while made < people:
-        n = min(batch, people - made)
+    def chunk_rows(n: int):
         data = maker.make(n, generator)
         tokens = model.detector.tokens(normalise_images(data.images, generator))
         features = roi_features(tokens, data.boxes[:, 0], model.image_size)
-        pose, body_pose, heading = probe_targets(data.global_orient[:, 0], data.joints[:, 0])
         joints2d = joints_in_box(data.joints2d[:, 0], data.boxes[:, 0])
-        rows.append([t.double().cpu().numpy() for t in (features, pose, body_pose, heading, joints2d)])
-        made += n
-    return ProbeSet(*(np.concatenate(column) for column in zip(*rows)))
+        return (features, *probe_targets(data.global_orient[:, 0], data.joints[:, 0]), joints2d)
+
+    return _probe_set(people, batch, chunk_rows)
 
 
 def run_probe(checkpoint: Optional[str] = None, train_people: int = 1200, test_people: int = 192,
